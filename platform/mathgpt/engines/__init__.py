@@ -1,0 +1,66 @@
+"""One engine interface, three backends chosen by config: hf (transformers), vllm (GPU), http (OpenAI API)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mathgpt.config import EngineConfig
+from mathgpt.engines.requests import OUTPUT_COLUMNS, derive_seed, make_request
+
+if TYPE_CHECKING:
+    import ray.data
+
+__all__ = ["OUTPUT_COLUMNS", "derive_seed", "generate", "make_request", "local_generator"]
+
+
+def generate(ds: "ray.data.Dataset", cfg: EngineConfig, model_path: str | None = None,
+             chat: bool = True) -> "ray.data.Dataset":
+    """Run request rows through the configured engine; returns rows with completion columns added."""
+    if cfg.type == "vllm":
+        from mathgpt.engines.vllm import build_vllm_processor
+
+        return build_vllm_processor(cfg, model_path or cfg.model, chat)(ds)
+    if cfg.type == "http":
+        from mathgpt.engines.http import HTTPGenerator
+
+        return ds.map_batches(
+            HTTPGenerator, fn_constructor_kwargs=_http_kwargs(cfg), batch_size=cfg.batch_size,
+            compute=actor_pool(cfg.concurrency), num_cpus=cfg.num_cpus, batch_format="numpy",
+        )
+    from mathgpt.engines.hf import HFGenerator
+
+    return ds.map_batches(
+        HFGenerator,
+        fn_constructor_kwargs={"model_path": model_path or cfg.model, "max_model_len": cfg.max_model_len,
+                               "dtype": cfg.dtype},
+        batch_size=cfg.batch_size, compute=actor_pool(cfg.concurrency), num_cpus=cfg.num_cpus,
+        num_gpus=cfg.num_gpus or None, batch_format="numpy",
+    )
+
+
+def actor_pool(concurrency: int | tuple[int, int]) -> Any:
+    """A Ray Data actor pool: fixed size, or autoscaling between (min, max)."""
+    import ray.data
+
+    if isinstance(concurrency, tuple):
+        return ray.data.ActorPoolStrategy(min_size=concurrency[0], max_size=concurrency[1])
+    return ray.data.ActorPoolStrategy(size=concurrency)
+
+
+def _http_kwargs(cfg: EngineConfig) -> dict[str, Any]:
+    return {"base_url": cfg.base_url, "model": cfg.model, "api_key_env": cfg.api_key_env,
+            "requests_per_second": cfg.requests_per_second, "max_retries": cfg.max_retries,
+            "timeout_s": cfg.timeout_s}
+
+
+def local_generator(cfg: EngineConfig, model_path: str | None = None) -> Any:
+    """The bare engine in this process (benchmarks, serving): has `generate_rows(rows)`."""
+    if cfg.type == "http":
+        from mathgpt.engines.http import HTTPGenerator
+
+        return HTTPGenerator(**_http_kwargs(cfg))
+    if cfg.type == "vllm":
+        raise ValueError("use vllm.LLM directly for an in-process vLLM baseline")
+    from mathgpt.engines.hf import HFGenerator
+
+    return HFGenerator(model_path or cfg.model, cfg.max_model_len, cfg.dtype)

@@ -1,0 +1,57 @@
+"""The engine contract: request rows in, the same rows plus completion columns out, whichever engine ran.
+
+Request row: `request_id` (str), either `messages` (list of {role, content}) or `prompt` (str),
+and sampling columns `temperature`, `top_p`, `max_tokens`, `seed`, `stop`. One row is one
+completion: n samples are n rows (each with its own seed), so every engine treats them alike.
+Output adds `completion`, `n_prompt_tokens`, `n_completion_tokens`, `finish_reason`, `error`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from mathgpt.config import SamplingConfig
+
+OUTPUT_COLUMNS = ("completion", "n_prompt_tokens", "n_completion_tokens", "finish_reason", "error")
+
+
+def derive_seed(*parts: Any) -> int:
+    """A 31-bit seed from content, so a row's sampling does not depend on batching or order."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def make_request(request_id: str, sampling: SamplingConfig, *, messages: list[dict[str, str]] | None = None,
+                 prompt: str | None = None, **extra: Any) -> dict[str, Any]:
+    """One request row (extra columns ride along to the output)."""
+    if (messages is None) == (prompt is None):
+        raise ValueError("a request needs exactly one of messages or prompt")
+    return {
+        "request_id": request_id,
+        "messages": messages,
+        "prompt": prompt,
+        "temperature": float(sampling.temperature),
+        "top_p": float(sampling.top_p),
+        "max_tokens": int(sampling.max_tokens),
+        "seed": int(sampling.seed if sampling.seed is not None else derive_seed(request_id)),
+        "stop": list(sampling.stop),
+        **extra,
+    }
+
+
+def error_output(message: str) -> dict[str, Any]:
+    """Output columns for a row the engine could not process."""
+    return {"completion": "", "n_prompt_tokens": 0, "n_completion_tokens": 0, "finish_reason": "error",
+            "error": message[:500]}
+
+
+def stop_list(value: Any) -> list[str]:
+    """A row's stop strings as a list (Ray Data hands lists over as numpy arrays or None)."""
+    return [] if value is None else [str(v) for v in list(value)]
+
+
+def truncate_at_stop(text: str, stop: list[str]) -> tuple[str, bool]:
+    """Cut text at the first stop string; whether one was found."""
+    cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)

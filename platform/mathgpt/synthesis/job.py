@@ -1,0 +1,106 @@
+"""The synthesis job: seeds → method rounds on Ray Data → Parquet shards + rejects + manifest, resumable by shard."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from mathgpt.config import SynthesisConfig
+from mathgpt.datasets import load_problems
+from mathgpt.errors import StageError
+from mathgpt.io import exists, join, read_json, write_json, write_jsonl, write_parquet
+from mathgpt.manifest import stage_record
+from mathgpt.models import resolve_model
+from mathgpt.schemas import SAMPLE
+from mathgpt.synthesis import METHODS
+from mathgpt.synthesis.context import Counts, SynthesisContext
+
+log = logging.getLogger(__name__)
+
+
+def load_seeds(cfg: SynthesisConfig, out_dir: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """All seed problems (calculator annotations stripped), with a read report per source."""
+    problems, reports = [], {}
+    for src in cfg.seeds:
+        rows, report = load_problems(src, join(out_dir, "rejects", f"seeds-{src.name}.jsonl"), strip_calc=True)
+        problems.extend(rows)
+        reports[src.name] = {"ok": report.n_ok, "rejected": report.n_rejected, "rejects": report.rejects_path}
+    ids = [p["id"] for p in problems]
+    if len(set(ids)) != len(ids):
+        raise StageError("seed problem ids collide across sources; give sources distinct names")
+    return problems, reports
+
+
+def _shard_paths(method_dir: str, idx: int) -> dict[str, str]:
+    stem = f"{idx:05d}"
+    return {"samples": join(method_dir, f"samples-{stem}.parquet"), "rejects": join(method_dir, f"rejects-{stem}.jsonl"),
+            "done": join(method_dir, f"done-{stem}.json")}
+
+
+def run_method_shard(name: str, method_cfg: Any, shard: list[dict[str, Any]], ctx: SynthesisContext,
+                     paths: dict[str, str]) -> dict[str, Any]:
+    """Run one method on one shard of problems and write its samples, rejects and completion marker."""
+    ctx.rejects, ctx.counts = [], Counts()
+    samples = METHODS[name](shard, method_cfg, ctx)
+    ids = [s["id"] for s in samples]
+    if len(set(ids)) != len(ids):
+        raise StageError(f"{name}: duplicate sample ids in one shard")
+    write_jsonl(ctx.rejects, paths["rejects"])
+    write_parquet(samples, paths["samples"], SAMPLE)
+    counts = {**vars(ctx.counts), "samples": len(samples), "problems": len(shard)}
+    write_json(counts, paths["done"])  # written last: the shard counts only once this exists
+    return counts
+
+
+def run_synthesis(cfg: SynthesisConfig, out_dir: str, methods: list[str] | None = None) -> dict[str, Any]:
+    """Run the configured methods over the seeds; finished shards are skipped on re-run."""
+    selected = [m for m in cfg.methods if methods is None or m.name in methods]
+    if methods and len(selected) != len(methods):
+        known = [m.name for m in cfg.methods]
+        raise StageError(f"method(s) {sorted(set(methods) - set(known))} are not configured; recipe has {known}")
+    student_cfg = cfg.student or cfg.teacher
+    with stage_record(out_dir, "synthesize", cfg.model_dump(mode="json")) as record:
+        problems, reports = load_seeds(cfg, out_dir)
+        record.inputs = {"seeds": reports}
+        ctx = SynthesisContext(cfg.teacher, student_cfg, _model_path(cfg.teacher), _model_path(student_cfg))
+        shards = [problems[i : i + cfg.shard_size] for i in range(0, len(problems), cfg.shard_size)]
+        summary: dict[str, Any] = {}
+        for method_cfg in selected:
+            method_dir = join(out_dir, method_cfg.name)
+            total, skipped = Counts(), 0
+            n_samples = 0
+            for idx, shard in enumerate(shards):
+                paths = _shard_paths(method_dir, idx)
+                if exists(paths["done"]):
+                    counts, skipped = read_json(paths["done"]), skipped + 1
+                else:
+                    log.info("%s: shard %d/%d (%d problems)", method_cfg.name, idx + 1, len(shards), len(shard))
+                    counts = run_method_shard(method_cfg.name, method_cfg, shard, ctx, paths)
+                total.merge(counts)
+                n_samples += int(counts["samples"])
+            summary[method_cfg.name] = {**vars(total), "samples": n_samples, "shards": len(shards),
+                                        "shards_skipped": skipped, "dir": method_dir}
+        record.counts = summary
+        record.outputs = {m: s["dir"] for m, s in summary.items()}
+        record.inputs["models"] = {"teacher": cfg.teacher.model, "student": student_cfg.model}
+    print_summary(summary)
+    return summary
+
+
+def _model_path(engine: Any) -> str:
+    return engine.model if engine.type == "http" else resolve_model(engine.model)
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    """A per-method table: requested, generated, verified, samples, rejected by reason, tokens."""
+    table = Table(title="synthesis")
+    for col in ("method", "requested", "generated", "verified", "samples", "rejected", "tokens in/out", "shards"):
+        table.add_column(col)
+    for name, s in summary.items():
+        rejected = ", ".join(f"{k}={v}" for k, v in sorted(s["rejected"].items())) or "-"
+        table.add_row(name, str(s["requested"]), str(s["generated"]), str(s["verified"]), str(s["samples"]),
+                      rejected, f"{s['tokens_in']}/{s['tokens_out']}", f"{s['shards']} ({s['shards_skipped']} skipped)")
+    Console(stderr=True).print(table)
