@@ -207,6 +207,12 @@ def read_parquet_rows(path: str) -> list[dict[str, Any]]:
     return rows
 
 
+def write_text(text: str, path: str) -> None:
+    """Write a text file (reports), atomically on local disks."""
+    payload = text.encode()
+    _atomic_write(path, lambda out: out.write(payload))
+
+
 def write_json(obj: Any, path: str) -> None:
     """Write one JSON document (manifests, reports), atomically on local disks."""
     payload = json.dumps(obj, indent=2, ensure_ascii=False, default=str).encode()

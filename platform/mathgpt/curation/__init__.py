@@ -1,0 +1,1 @@
+"""Curation: exact and MinHash near-duplicate dedup, n-gram decontamination against every benchmark."""

@@ -1,0 +1,1 @@
+"""Evaluation: benchmark registry, few-shot and chat prompts, scoring and reports."""
