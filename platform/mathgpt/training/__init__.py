@@ -1,0 +1,1 @@
+"""Training: continued pre-training and SFT with DeepSpeed under Ray Train."""

@@ -1,0 +1,79 @@
+"""The train job: a Ray Train TorchTrainer over packed Parquet shards, then a Hugging Face export."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from mathgpt.config import TrainConfig
+from mathgpt.errors import StageError
+from mathgpt.io import join, list_files
+from mathgpt.manifest import stage_record
+from mathgpt.training.loop import train_loop_per_worker
+from mathgpt.training.progress import ProgressCallback
+
+log = logging.getLogger(__name__)
+
+
+def run_training(cfg: TrainConfig, stage: str, data_dir: str, out_dir: str, model_path: str) -> dict[str, Any]:
+    """Train `model_path` on the shards in `data_dir`; checkpoints, metrics and the export land in out_dir."""
+    import pyarrow.parquet as pq
+    import ray.data
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    files = list_files(data_dir, (".parquet",))
+    if not files:
+        raise StageError(f"{data_dir}: no training shards")
+    out_dir = str(Path(out_dir).resolve()) if "://" not in out_dir else out_dir
+    os.makedirs(out_dir, exist_ok=True)
+    with stage_record(out_dir, stage, cfg.model_dump(mode="json")) as record:
+        first = pq.read_table(files[0], columns=["input_ids"]).column("input_ids")
+        seq_len = max(len(x) for x in first.to_pylist())
+        pad_id = _pad_id(model_path)
+        ds = ray.data.read_parquet(files).randomize_block_order(seed=cfg.seed)
+        export_dir = join(out_dir, "model")
+        loop_config = {"train": cfg.model_dump(mode="json"), "model_path": model_path, "tokenizer_path": model_path,
+                       "use_gpu": cfg.use_gpu, "seq_len": seq_len, "pad_id": pad_id, "export_dir": export_dir,
+                       "metrics_path": join(out_dir, "metrics.jsonl"), "fail_marker": join(out_dir, ".failed-once"),
+                       "attn_implementation": "flash_attention_2" if cfg.use_gpu and _has_flash_attn() else "sdpa"}
+        trainer = TorchTrainer(
+            train_loop_per_worker, train_loop_config=loop_config,
+            scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu),
+            torch_config=TorchConfig(backend="nccl" if cfg.use_gpu else "gloo"),
+            run_config=RunConfig(name=stage, storage_path=join(out_dir, "ray"),
+                                 failure_config=FailureConfig(max_failures=cfg.max_failures),
+                                 checkpoint_config=CheckpointConfig(num_to_keep=cfg.keep_last),
+                                 callbacks=[ProgressCallback(cfg.max_steps, stage)]),
+            datasets={"train": ds},
+        )
+        result = trainer.fit()
+        if result.error:
+            raise StageError(f"{stage} failed: {result.error}")
+        record.inputs = {"data": files, "model": model_path}
+        record.outputs = {"model": export_dir, "checkpoint": result.checkpoint.path if result.checkpoint else None,
+                          "metrics": join(out_dir, "metrics.jsonl")}
+        record.counts = {"final_metrics": dict(result.metrics or {}), "seq_len": seq_len, "shards": len(files)}
+    return record.counts
+
+
+def _pad_id(model_path: str) -> int:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_path)
+    return int(tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+
+
+def _has_flash_attn() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("flash_attn") is not None
+
+
+def read_metrics(out_dir: str) -> list[dict[str, Any]]:
+    """The per-step metrics written by rank 0."""
+    path = Path(out_dir, "metrics.jsonl")
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []

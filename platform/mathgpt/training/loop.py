@@ -1,0 +1,183 @@
+"""`train_loop_per_worker`: DeepSpeed on a Hugging Face causal LM, fed by Ray Data shards, resumable."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from mathgpt.config import TrainConfig
+from mathgpt.training.batches import collate
+from mathgpt.training.checkpoint import STATE, list_files, newest_valid, read_state, write_marker
+from mathgpt.training.deepspeed_config import batch_geometry, build_deepspeed_config, use_bf16
+from mathgpt.training.flops import flops_per_token, mfu
+from mathgpt.training.schedule import lr_multiplier
+
+DS_TAG = "ds"
+
+
+def _micro_batches(shard: Any, micro: int, pad_id: int) -> Iterator[dict[str, Any]]:
+    """Endless micro batches over the worker's shard, epoch after epoch, in a fixed order."""
+    while True:
+        for batch in shard.iter_batches(batch_size=micro, batch_format="numpy", drop_last=True):
+            yield collate(batch, pad_id)
+
+
+def _rng_state() -> dict[str, Any]:
+    import torch
+
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    import torch
+
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+
+
+def _save(engine: Any, step: int, tokens_seen: int, rank: int, metrics: dict[str, Any]) -> None:
+    """Save DeepSpeed shards + trainer state, write the completion marker last, report to Ray Train."""
+    import torch
+    import torch.distributed as dist
+    import ray.train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engine.save_checkpoint(tmp, tag=DS_TAG)
+        torch.save(_rng_state(), Path(tmp, f"rng-rank{rank}.pt"))
+        if rank == 0:
+            Path(tmp, STATE).write_text(json.dumps({"step": step, "tokens_seen": tokens_seen}))
+        files = list_files(tmp)
+        gathered: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(gathered, files)
+        if rank == 0:
+            write_marker(tmp, {k: v for f in gathered for k, v in f.items()}, step)
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+
+
+def _restore(engine: Any, rank: int) -> tuple[int, int]:
+    """(step, tokens seen) from the newest complete checkpoint, or (0, 0) on a fresh run."""
+    import torch
+    import ray.train
+
+    ckpt = ray.train.get_checkpoint()
+    if ckpt is None:
+        return 0, 0
+    with ckpt.as_directory() as local:
+        source = local
+        if os.path.isdir(ckpt.path):  # local or mounted storage: fall back past incomplete checkpoints
+            source = newest_valid(ckpt.path) or ""
+        if not source:
+            print("[train] no complete checkpoint found; starting from scratch", flush=True)
+            return 0, 0
+        engine.load_checkpoint(source, tag=DS_TAG)
+        state = read_state(source)
+        rng = Path(source, f"rng-rank{rank}.pt")
+        if rng.exists():
+            _set_rng_state(torch.load(rng, weights_only=False))
+        print(f"[train] rank {rank} resumed from {source} at step {state['step']}", flush=True)
+        return int(state["step"]), int(state.get("tokens_seen", 0))
+
+
+def _export(engine: Any, cfg: TrainConfig, rank: int, export_dir: str, tokenizer_path: str) -> None:
+    """Write a Hugging Face model directory (ZeRO-3 shards consolidated) that transformers and vLLM load."""
+    from transformers import AutoTokenizer
+
+    if cfg.zero_stage == 3:
+        state = engine._zero3_consolidated_16bit_state_dict()  # collective: every rank calls it
+    else:
+        state = engine.module.state_dict() if rank == 0 else None
+    if rank == 0:
+        tmp = export_dir + ".tmp"
+        engine.module.save_pretrained(tmp, state_dict=state, safe_serialization=True)
+        AutoTokenizer.from_pretrained(tokenizer_path).save_pretrained(tmp)
+        if os.path.isdir(export_dir):
+            import shutil
+
+            shutil.rmtree(export_dir)
+        os.replace(tmp, export_dir)
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """One Ray Train worker: build the DeepSpeed engine, resume, train to max_steps, checkpoint, export."""
+    on_gpu = bool(config["use_gpu"])
+    if not on_gpu:
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    import deepspeed
+    import torch
+    import ray.train
+    from transformers import AutoModelForCausalLM
+
+    cfg = TrainConfig.model_validate(config["train"])
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    seq_len = int(config["seq_len"])
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed + rank)
+    np.random.seed(cfg.seed + rank)
+    bf16 = use_bf16(cfg, on_gpu)
+    attn = config.get("attn_implementation") or "sdpa"
+    model = AutoModelForCausalLM.from_pretrained(config["model_path"], dtype=torch.bfloat16 if bf16 else torch.float32,
+                                                 attn_implementation=attn)
+    if cfg.activation_checkpointing:
+        model.gradient_checkpointing_enable()
+    n_params = sum(p.numel() for p in model.parameters())
+    flops_token = flops_per_token(model.config, n_params, seq_len)
+    ds_config = build_deepspeed_config(cfg, world, seq_len, on_gpu)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    optimizer = None if cfg.offload else torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+    engine, optimizer, _, scheduler = deepspeed.initialize(
+        model=model, optimizer=optimizer, model_parameters=groups if cfg.offload else None, config=ds_config,
+        lr_scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_multiplier(s, cfg)),
+        dist_init_required=False)
+    if cfg.compile:
+        engine.compile()
+    step, tokens_seen = _restore(engine, rank)
+    micro, accum, _ = batch_geometry(cfg, world, seq_len)
+    batches = _micro_batches(ray.train.get_dataset_shard("train"), micro, int(config["pad_id"]))
+    for _ in range(step * accum):  # the same data order as an uninterrupted run
+        next(batches)
+    metrics_path = config.get("metrics_path")
+    fail_at = int(os.environ.get("MATHGPT_TEST_FAIL_AT_STEP", "0"))
+    while step < cfg.max_steps:
+        start = time.perf_counter()
+        losses, tokens = [], 0
+        engine.train()
+        for _ in range(accum):
+            b = {k: v.to(engine.device) for k, v in next(batches).items()}
+            out = engine(input_ids=b["input_ids"], position_ids=b["position_ids"], labels=b["labels"], use_cache=False)
+            engine.backward(out.loss)
+            engine.step()
+            losses.append(float(out.loss.detach().float()))
+            tokens += int(b["input_ids"].numel())
+        step += 1
+        elapsed = time.perf_counter() - start
+        tokens_seen += tokens * world
+        tps = tokens * world / elapsed
+        grad_norm = engine.get_global_grad_norm()
+        metrics = {"step": step, "loss": float(np.mean(losses)), "lr": float(scheduler.get_last_lr()[0]),
+                   "grad_norm": float(grad_norm) if grad_norm is not None else None, "tokens_per_s": tps,
+                   "tokens_seen": tokens_seen, "mfu": mfu(tps, flops_token, cfg.peak_tflops, world),
+                   "memory_gb": (torch.cuda.max_memory_allocated() if on_gpu else
+                                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / 2**30}
+        if rank == 0 and metrics_path:
+            with open(metrics_path, "a") as handle:
+                handle.write(json.dumps(metrics) + "\n")
+        if step % cfg.checkpoint_every == 0 or step == cfg.max_steps:
+            _save(engine, step, tokens_seen, rank, metrics)
+        else:
+            ray.train.report(metrics)
+        if fail_at and step == fail_at and rank == world - 1 and not os.path.exists(config["fail_marker"]):
+            Path(config["fail_marker"]).write_text("failed once")  # fault-injection for tests: die once, mid-run
+            os._exit(1)
+    _export(engine, cfg, rank, config["export_dir"], config["tokenizer_path"])
