@@ -56,8 +56,11 @@ class HFGenerator:
         return self.tokenizer(str(row["prompt"]), add_special_tokens=False).input_ids
 
     # ------------------------------------------------------------------ generation
-    def generate_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Generate one completion per row; a row that cannot run gets an `error` instead."""
+    def generate_rows(self, rows: list[dict[str, Any]], on_text: Any = None) -> list[dict[str, Any]]:
+        """Generate one completion per row; a row that cannot run gets an `error` instead.
+
+        `on_text(row_index, text_so_far)` is called as tokens arrive (used for streaming).
+        """
         outputs: list[dict[str, Any] | None] = [None] * len(rows)
         encoded: list[tuple[int, list[int], int]] = []
         for i, row in enumerate(rows):
@@ -73,12 +76,13 @@ class HFGenerator:
             encoded.append((i, ids, budget))
         if encoded:
             results = self._decode([rows[i] for i, _, _ in encoded], [ids for _, ids, _ in encoded],
-                                   [b for _, _, b in encoded])
+                                   [b for _, _, b in encoded], on_text)
             for (i, _, _), out in zip(encoded, results):
                 outputs[i] = out
         return [o for o in outputs if o is not None]
 
-    def _decode(self, rows: list[dict[str, Any]], prompts: list[list[int]], budgets: list[int]) -> list[dict[str, Any]]:
+    def _decode(self, rows: list[dict[str, Any]], prompts: list[list[int]], budgets: list[int],
+                on_text: Any = None) -> list[dict[str, Any]]:
         torch = self.torch
         n, width = len(prompts), max(len(p) for p in prompts)
         pad = self.tokenizer.pad_token_id
@@ -120,6 +124,8 @@ class HFGenerator:
                         if hit:
                             done[r], finish[r], texts[r] = True, "stop", text
                             continue
+                    if on_text is not None:
+                        on_text(r, self.tokenizer.decode(generated[r], skip_special_tokens=True))
                     if len(generated[r]) >= budgets[r]:
                         done[r] = True
                 if all(done):

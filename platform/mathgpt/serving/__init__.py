@@ -1,0 +1,1 @@
+"""Ray Serve OpenAI-compatible serving: auth, validation, backpressure, streaming."""

@@ -1,0 +1,173 @@
+"""The Ray Serve application: an OpenAI-compatible FastAPI ingress in front of a model deployment."""
+
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
+from ray import serve
+
+from mathgpt.engines.requests import derive_seed
+from mathgpt.serving.auth import check_bearer, load_api_key
+from mathgpt.serving.backends import HFModel, VLLMModel
+from mathgpt.serving.schema import ChatRequest, CompletionRequest, check_limits
+
+log = logging.getLogger(__name__)
+api = FastAPI(title="MathGPT", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+def _error(status: int, message: str, kind: str = "invalid_request_error", **headers: str) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status, headers=headers or None)
+
+
+@serve.ingress(api)
+class Ingress:
+    """Checks the API key, validates the request, enforces the concurrency limit, speaks the OpenAI schema."""
+
+    def __init__(self, model: Any, settings: dict[str, Any]):
+        from transformers import AutoTokenizer
+
+        self.model = model
+        self.settings = settings
+        self.key = load_api_key(settings["api_key_env"], settings.get("api_key_file"))
+        self.tok = AutoTokenizer.from_pretrained(settings["model_path"])
+        self.in_flight = 0
+
+    # ----------------------------------------------------------------- routes
+    @api.get("/health")
+    async def health(self) -> dict:
+        return {"status": "ok"}
+
+    @api.get("/v1/models")
+    async def models(self, request: Request) -> Any:
+        if not check_bearer(request.headers.get("authorization"), self.key):
+            return _error(401, "missing or invalid API key", "authentication_error")
+        return {"object": "list", "data": [{"id": self.settings["model_name"], "object": "model", "owned_by": "mathgpt"}]}
+
+    @api.post("/v1/completions")
+    async def completions(self, request: Request) -> Any:
+        return await self._handle(request, CompletionRequest, chat=False)
+
+    @api.post("/v1/chat/completions")
+    async def chat_completions(self, request: Request) -> Any:
+        return await self._handle(request, ChatRequest, chat=True)
+
+    # ----------------------------------------------------------------- plumbing
+    async def _handle(self, request: Request, schema: type, chat: bool) -> Any:
+        if not check_bearer(request.headers.get("authorization"), self.key):
+            return _error(401, "missing or invalid API key", "authentication_error")
+        limit = self.settings["max_body_bytes"]
+        if int(request.headers.get("content-length") or 0) > limit:
+            return _error(413, f"request body exceeds {limit} bytes")
+        body = await request.body()
+        if len(body) > limit:
+            return _error(413, f"request body exceeds {limit} bytes")
+        try:
+            req = schema.model_validate_json(body)
+        except ValidationError as err:
+            first = err.errors()[0]
+            return _error(400, f"{'.'.join(map(str, first['loc'])) or 'body'}: {first['msg']}")
+        prompt_ids = self._prompt_ids(req, chat)
+        problem = check_limits(req, len(prompt_ids), self.settings)
+        if problem:
+            return _error(400, problem)
+        if self.in_flight >= self.settings["max_ongoing_requests"]:
+            return _error(429, "server busy: too many requests in flight, retry later", "rate_limit_error",
+                          **{"Retry-After": "1"})
+        self.in_flight += 1
+        rows = [self._row(req, chat, i) for i in range(req.n)]
+        try:
+            if req.stream:
+                return StreamingResponse(self._sse(rows[0], req, chat), media_type="text/event-stream")
+            outs = await self.model.generate.remote(rows)
+        except Exception:  # noqa: BLE001 - never leak a stack trace to the client
+            log.exception("generation failed")
+            self.in_flight -= 1
+            return _error(500, "internal error during generation", "server_error")
+        self.in_flight -= 1
+        return self._response(req, chat, outs, len(prompt_ids))
+
+    def _prompt_ids(self, req: Any, chat: bool) -> list[int]:
+        if chat:
+            text = self.tok.apply_chat_template([m.model_dump() for m in req.messages], tokenize=False,
+                                                add_generation_prompt=True)
+        else:
+            text = req.prompt
+        return self.tok(text, add_special_tokens=False).input_ids
+
+    def _row(self, req: Any, chat: bool, index: int) -> dict[str, Any]:
+        seed = req.seed + index if req.seed is not None else derive_seed(uuid.uuid4().hex)
+        row = {"request_id": uuid.uuid4().hex, "temperature": req.temperature, "top_p": req.top_p,
+               "max_tokens": req.max_tokens, "seed": seed, "stop": req.stop_list(), "messages": None, "prompt": None}
+        if chat:
+            row["messages"] = [m.model_dump() for m in req.messages]
+        else:
+            row["prompt"] = req.prompt
+        return row
+
+    def _response(self, req: Any, chat: bool, outs: list[dict[str, Any]], n_prompt: int) -> Any:
+        if any(o.get("error") for o in outs):
+            return _error(400, str(next(o["error"] for o in outs if o.get("error"))))
+        choices = []
+        for i, o in enumerate(outs):
+            body = {"message": {"role": "assistant", "content": o["completion"]}} if chat else {"text": o["completion"]}
+            choices.append({"index": i, **body, "finish_reason": o["finish_reason"], "logprobs": None})
+        completion_tokens = sum(int(o["n_completion_tokens"]) for o in outs)
+        return {"id": f"cmpl-{uuid.uuid4().hex}", "object": "chat.completion" if chat else "text_completion",
+                "created": int(time.time()), "model": req.model, "choices": choices,
+                "usage": {"prompt_tokens": n_prompt, "completion_tokens": completion_tokens,
+                          "total_tokens": n_prompt + completion_tokens}}
+
+    async def _sse(self, row: dict[str, Any], req: Any, chat: bool) -> Any:
+        cid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
+        kind = "chat.completion.chunk" if chat else "text_completion"
+
+        def chunk(text: str | None, finish: str | None) -> str:
+            delta = {"delta": {"content": text} if text is not None else {}} if chat else {"text": text or ""}
+            payload = {"id": cid, "object": kind, "created": created, "model": req.model,
+                       "choices": [{"index": 0, **delta, "finish_reason": finish}]}
+            return f"data: {json.dumps(payload)}\n\n"
+
+        try:
+            if chat:
+                yield f"data: {json.dumps({'id': cid, 'object': kind, 'created': created, 'model': req.model, 'choices': [{'index': 0, 'delta': {'role': 'assistant'}, 'finish_reason': None}]})}\n\n"
+            async for delta in self.model.options(stream=True).stream.remote(row):
+                yield chunk(delta, None)
+            yield chunk(None, "stop")
+            yield "data: [DONE]\n\n"
+        except Exception:  # noqa: BLE001 - the stream ends with an error event, not a trace
+            log.exception("streaming failed")
+            yield f"data: {json.dumps({'error': {'message': 'internal error during generation', 'type': 'server_error'}})}\n\n"
+        finally:
+            self.in_flight -= 1
+
+
+@api.exception_handler(Exception)
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s", request.url.path)
+    return _error(500, "internal error", "server_error")
+
+
+def build_app(settings: dict[str, Any]) -> Any:
+    """The bound application: Ingress → model deployment (hf or vllm) with autoscaling and backpressure."""
+    limit = int(settings["max_ongoing_requests"])
+    backend = HFModel if settings.get("backend", "hf") == "hf" else VLLMModel
+    model_args = [settings["model_path"], int(settings["context_length"])]
+    if backend is VLLMModel:
+        model_args.append(settings.get("engine_kwargs") or {})
+    model = serve.deployment(backend, name="Model").options(
+        autoscaling_config={"min_replicas": settings["min_replicas"], "max_replicas": settings["max_replicas"],
+                            "target_ongoing_requests": settings["target_ongoing_requests"]},
+        max_ongoing_requests=limit, graceful_shutdown_timeout_s=60, health_check_period_s=5,
+        ray_actor_options={"num_gpus": 1} if backend is VLLMModel else {"num_cpus": 1},
+    ).bind(*model_args)
+    ingress = serve.deployment(Ingress, name="Ingress").options(
+        max_ongoing_requests=limit * 4 + 8, max_queued_requests=limit * 4, graceful_shutdown_timeout_s=60,
+        ray_actor_options={"num_cpus": 0.5},
+    )
+    return ingress.bind(model, settings)

@@ -1,0 +1,63 @@
+"""OpenAI request bodies and their validation against the server's limits (400 with a clear message)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Message(BaseModel):
+    """One chat message."""
+
+    model_config = ConfigDict(extra="ignore")
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class _Common(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    model: str
+    max_tokens: int = Field(256, ge=1)
+    temperature: float = 0.0
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    n: int = Field(1, ge=1)
+    stream: bool = False
+    seed: int | None = None
+    stop: Union[str, list[str], None] = None
+
+    def stop_list(self) -> list[str]:
+        """Stop strings as a list."""
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
+
+
+class CompletionRequest(_Common):
+    """/v1/completions body."""
+
+    prompt: str
+
+
+class ChatRequest(_Common):
+    """/v1/chat/completions body."""
+
+    messages: list[Message] = Field(..., min_length=1)
+
+
+def check_limits(req: _Common, prompt_tokens: int, limits: dict[str, Any]) -> str | None:
+    """The first limit the request breaks, as a message for a 400; None when it is acceptable."""
+    if req.model != limits["model_name"]:
+        return f"unknown model {req.model!r}; this server serves {limits['model_name']!r}"
+    if req.max_tokens > limits["max_tokens_cap"]:
+        return f"max_tokens {req.max_tokens} exceeds the cap of {limits['max_tokens_cap']}"
+    if req.n > limits["max_n"]:
+        return f"n {req.n} exceeds the cap of {limits['max_n']}"
+    if req.stream and req.n != 1:
+        return "streaming supports n=1 only"
+    if not 0.0 <= req.temperature <= 2.0:
+        return f"temperature {req.temperature} is outside [0, 2]"
+    if prompt_tokens > limits["max_prompt_tokens"]:
+        return f"prompt has {prompt_tokens} tokens; the limit is {limits['max_prompt_tokens']}"
+    if prompt_tokens + req.max_tokens > limits["context_length"]:
+        return (f"prompt tokens ({prompt_tokens}) + max_tokens ({req.max_tokens}) exceed the context length "
+                f"of {limits['context_length']}")
+    return None
