@@ -369,8 +369,9 @@ class Recipe(StrictModel):
 
     @property
     def resolved_run_dir(self) -> str:
-        """The run directory with {name} substituted."""
-        return self.run_dir.format(name=self.name)
+        """The run directory with {name} substituted; local paths made absolute (Ray workers have other cwds)."""
+        path = self.run_dir.format(name=self.name)
+        return path if "://" in path else str(Path(path).resolve())
 
 
 def _format_errors(source: str, err: ValidationError) -> str:

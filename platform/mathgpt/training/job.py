@@ -18,8 +18,12 @@ from mathgpt.training.progress import ProgressCallback
 log = logging.getLogger(__name__)
 
 
-def run_training(cfg: TrainConfig, stage: str, data_dir: str, out_dir: str, model_path: str) -> dict[str, Any]:
-    """Train `model_path` on the shards in `data_dir`; checkpoints, metrics and the export land in out_dir."""
+def run_training(cfg: TrainConfig, stage: str, data_dir: str, out_dir: str, model_path: str,
+                 fail_at_step: int | None = None) -> dict[str, Any]:
+    """Train `model_path` on the shards in `data_dir`; checkpoints, metrics and the export land in out_dir.
+
+    `fail_at_step` (fault-injection for tests) makes the last worker exit once at that step.
+    """
     import pyarrow.parquet as pq
     import ray.data
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
@@ -39,6 +43,7 @@ def run_training(cfg: TrainConfig, stage: str, data_dir: str, out_dir: str, mode
         loop_config = {"train": cfg.model_dump(mode="json"), "model_path": model_path, "tokenizer_path": model_path,
                        "use_gpu": cfg.use_gpu, "seq_len": seq_len, "pad_id": pad_id, "export_dir": export_dir,
                        "metrics_path": join(out_dir, "metrics.jsonl"), "fail_marker": join(out_dir, ".failed-once"),
+                       "fail_at_step": fail_at_step,
                        "attn_implementation": "flash_attention_2" if cfg.use_gpu and _has_flash_attn() else "sdpa"}
         trainer = TorchTrainer(
             train_loop_per_worker, train_loop_config=loop_config,

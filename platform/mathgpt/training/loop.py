@@ -148,7 +148,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     for _ in range(step * accum):  # the same data order as an uninterrupted run
         next(batches)
     metrics_path = config.get("metrics_path")
-    fail_at = int(os.environ.get("MATHGPT_TEST_FAIL_AT_STEP", "0"))
+    fail_at = int(config.get("fail_at_step") or 0)
     while step < cfg.max_steps:
         start = time.perf_counter()
         losses, tokens = [], 0

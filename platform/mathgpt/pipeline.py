@@ -1,0 +1,192 @@
+"""Run a recipe: the stages it names, in order, each skipped when its outputs are complete."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from rich.console import Console
+from rich.table import Table
+
+from mathgpt.config import STAGES, Recipe, dump_recipe
+from mathgpt.errors import StageError
+from mathgpt.io import exists, join, write_text
+from mathgpt.manifest import is_complete, load_manifest, stage_record
+from mathgpt.models import resolve_model
+
+log = logging.getLogger(__name__)
+STAGE_DIRS = {"synthesize": "synthesis", "curate": "curate", "mix": "mix", "train_cpt": "train_cpt",
+              "train_sft": "train_sft", "evaluate": "eval", "serve": "serve"}
+console = Console(stderr=True, width=160)
+
+
+def stage_dir(recipe: Recipe, stage: str) -> str:
+    """Where a stage's outputs and manifest live."""
+    return join(recipe.resolved_run_dir, STAGE_DIRS[stage])
+
+
+def model_for(recipe: Recipe, ref: str) -> str:
+    """Resolve a model reference; `stage:train_cpt` is that stage's exported model."""
+    if ref.startswith("stage:"):
+        stage = ref.split(":", 1)[1]
+        path = join(stage_dir(recipe, stage), "model")
+        if not exists(path):
+            raise StageError(f"{ref}: {path} does not exist; run the {stage} stage first")
+        return path
+    return resolve_model(ref)
+
+
+def _synthesize(r: Recipe, out: str) -> dict[str, Any]:
+    from mathgpt.synthesis.job import run_synthesis
+
+    return run_synthesis(r.synthesis, out)
+
+
+def _curate(r: Recipe, out: str) -> dict[str, Any]:
+    from mathgpt.curation.job import run_curation
+
+    syn = stage_dir(r, "synthesize")
+    return run_curation(r.curation, syn if "synthesize" in r.stages else None, out)
+
+
+def _mix(r: Recipe, out: str) -> dict[str, Any]:
+    from mathgpt.mixing.job import run_mixing
+
+    return run_mixing(r.mixing, stage_dir(r, "curate"), out)
+
+
+def _train(stage: str, kind: str) -> Callable[[Recipe, str], dict[str, Any]]:
+    def run(r: Recipe, out: str) -> dict[str, Any]:
+        from mathgpt.training.job import run_training
+
+        cfg = r.training.cpt if kind == "cpt" else r.training.sft
+        return run_training(cfg, stage, join(stage_dir(r, "mix"), kind), out, model_for(r, cfg.model))
+
+    return run
+
+
+def _evaluate(r: Recipe, out: str) -> dict[str, Any]:
+    from mathgpt.evaluation.job import run_evaluation
+    from mathgpt.evaluation.report import compare_runs
+
+    results, dirs = {}, []
+    with stage_record(out, "evaluate", r.evaluation.model_dump(mode="json")) as record:
+        for stage in r.evaluation.models:
+            mode = r.evaluation.mode if r.evaluation.mode != "auto" else ("chat" if stage == "train_sft" else "fewshot")
+            sub = join(out, stage)
+            summary = run_evaluation(r.evaluation, model_for(r, f"stage:{stage}"), sub, f"{r.name}/{stage}", mode)
+            results[stage] = {"average": summary["average"],
+                              "benchmarks": {b: v["accuracy"] for b, v in summary["benchmarks"].items()}}
+            dirs.append(sub)
+        record.counts = results
+        record.outputs = {"reports": [join(d, "report.md") for d in dirs]}
+        if len(dirs) > 1:
+            compare_runs(dirs, out)
+            record.outputs["comparison"] = join(out, "comparison.md")
+    return results
+
+
+def _serve(r: Recipe, out: str) -> dict[str, Any]:
+    from mathgpt.serving.auth import load_api_key
+    from mathgpt.serving.local import query, start, stop
+
+    cfg = r.serving
+    if not os.environ.get(cfg.api_key_env) and not cfg.api_key_file:
+        key_file = Path(out, "api_key")  # replicas cannot see env vars set after ray.init: hand over a 0600 file
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.touch(mode=0o600)
+        key_file.write_text(secrets.token_urlsafe(24))
+        cfg = cfg.model_copy(update={"api_key_file": str(key_file)})
+        console.print(f"[serve] {cfg.api_key_env} is unset: generated a one-off key in {key_file}")
+    with stage_record(out, "serve", cfg.model_dump(mode="json")) as record:
+        base = start(cfg, model_for(r, cfg.model))
+        try:
+            key = load_api_key(cfg.api_key_env, cfg.api_key_file)
+            answer = query(base, key, cfg.query, cfg.model_name, max_tokens=min(128, cfg.max_tokens_cap)) \
+                if cfg.query else None
+        finally:
+            stop()
+        record.counts = {"url": base, "question": cfg.query, "answer": answer}
+    console.print(f"[serve] served on {base}; asked {cfg.query!r}; final answer: "
+                  f"{answer['answer'] if answer else None!r}")
+    return record.counts
+
+
+RUNNERS: dict[str, Callable[[Recipe, str], dict[str, Any]]] = {
+    "synthesize": _synthesize, "curate": _curate, "mix": _mix, "train_cpt": _train("train_cpt", "cpt"),
+    "train_sft": _train("train_sft", "sft"), "evaluate": _evaluate, "serve": _serve,
+}
+
+
+def run_pipeline(recipe: Recipe, from_stage: str | None = None, only: str | None = None) -> dict[str, Any]:
+    """Run the recipe's stages in order; complete stages are skipped unless --from/--only asks to redo them."""
+    for flag, value in (("--from", from_stage), ("--only", only)):
+        if value and value not in recipe.stages:
+            raise StageError(f"{flag} {value}: not a stage of this recipe ({recipe.stages})")
+    run_dir = recipe.resolved_run_dir
+    write_text(dump_recipe(recipe), join(run_dir, "recipe.yaml"))
+    order = {s: i for i, s in enumerate(STAGES)}
+    timings: dict[str, Any] = {}
+    for stage in recipe.stages:
+        out = stage_dir(recipe, stage)
+        redo = only == stage or (from_stage is not None and order[stage] >= order[from_stage])
+        if only and stage != only:
+            timings[stage] = {"status": "not run"}
+            continue
+        if is_complete(out) and not redo:
+            timings[stage] = {"status": "skipped (complete)", "seconds": load_manifest(out).get("seconds")}
+            console.print(f"[pipeline] {stage}: complete, skipping ({out})")
+            continue
+        if redo and "://" not in out and Path(out).exists():
+            shutil.rmtree(out)
+        console.rule(f"{stage}")
+        start = time.time()
+        RUNNERS[stage](recipe, out)
+        timings[stage] = {"status": "ran", "seconds": round(time.time() - start, 1)}
+    print_summary(recipe, timings)
+    return timings
+
+
+def print_summary(recipe: Recipe, timings: dict[str, Any]) -> None:
+    """Counts and time per stage, the evaluation table, and where everything is."""
+    table = Table(title=f"run {recipe.name}: {recipe.resolved_run_dir}")
+    for col in ("stage", "status", "seconds", "highlights", "outputs"):
+        table.add_column(col)
+    for stage in recipe.stages:
+        out = stage_dir(recipe, stage)
+        info = timings.get(stage, {})
+        highlights = _highlights(stage, load_manifest(out)) if is_complete(out) else ""
+        table.add_row(stage, info.get("status", ""), str(info.get("seconds", "")), highlights,
+                      os.path.relpath(out, recipe.resolved_run_dir) if "://" not in out else out)
+    console.print(table)
+    console.print("Note: a tiny model trained for a few steps answers wrongly; accuracy here shows the machinery, "
+                  "not the method.") if recipe.name == "demo" else None
+    for stage in ("evaluate",):
+        out = stage_dir(recipe, stage)
+        if is_complete(out):
+            for path in load_manifest(out)["outputs"].get("reports", []):
+                console.print(f"evaluation report: {path}")
+
+
+def _highlights(stage: str, manifest: dict[str, Any]) -> str:
+    c = manifest.get("counts", {})
+    if stage == "synthesize":
+        return ", ".join(f"{m}: {v['samples']} samples" for m, v in c.items())
+    if stage == "curate":
+        return (f"{c['documents_in']}→{c['documents_out']} docs, {c['exact_duplicates']}+{c['near_duplicates']} dups, "
+                f"{c['contaminated']} contaminated")
+    if stage == "mix":
+        return f"{c['sequences']} seqs x {c['seq_len']}, pad {100 * c['padding_fraction']:.2f}%, {c.get('sft_rows', 0)} SFT rows"
+    if stage.startswith("train"):
+        m = c.get("final_metrics", {})
+        return f"step {m.get('step')}, loss {m.get('loss', float('nan')):.3f}"
+    if stage == "evaluate":
+        return ", ".join(f"{k}: avg {100 * v['average']:.1f}%" for k, v in c.items())
+    if stage == "serve":
+        return f"answer: {(c.get('answer') or {}).get('answer')!r}"
+    return ""

@@ -1,0 +1,59 @@
+"""Submit stages to a Ray cluster with the job SDK, follow their logs, report their status."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from mathgpt.paths import REPO_ROOT
+
+EXCLUDES = [".venv", ".git", "runs", "**/__pycache__", "*.egg-info", ".pytest_cache", ".whl"]
+
+
+def runtime_env(env_vars: dict[str, str] | None = None) -> dict[str, Any]:
+    """The working directory (this repository) with the package importable from it."""
+    return {"working_dir": str(REPO_ROOT), "excludes": EXCLUDES,
+            "env_vars": {"PYTHONPATH": "platform", "PYTHONUNBUFFERED": "1", **(env_vars or {})}}
+
+
+def submit_stage(address: str, stage: str, recipe: str, extra_args: list[str] | None = None,
+                 env_vars: dict[str, str] | None = None) -> str:
+    """Submit `python jobs/<stage>.py --recipe R` and return the job id."""
+    from ray.job_submission import JobSubmissionClient
+
+    script = Path(REPO_ROOT, "jobs", f"{stage}.py")
+    if not script.exists():
+        raise FileNotFoundError(f"no job entry point {script}")
+    rel_recipe = str(Path(recipe).resolve().relative_to(REPO_ROOT)) if Path(recipe).resolve().is_relative_to(REPO_ROOT) \
+        else recipe
+    entry = " ".join(["python", f"jobs/{stage}.py", "--recipe", rel_recipe, *(extra_args or [])])
+    client = JobSubmissionClient(address)
+    return client.submit_job(entrypoint=entry, runtime_env=runtime_env(env_vars))
+
+
+def follow(address: str, job_id: str, poll_s: float = 1.0, echo: bool = True) -> str:
+    """Print new log lines until the job ends; returns its final status."""
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    client = JobSubmissionClient(address)
+    seen = 0
+    while True:
+        status = client.get_job_status(job_id)
+        logs = client.get_job_logs(job_id)
+        if echo and len(logs) > seen:
+            print(logs[seen:], end="", flush=True)
+        seen = len(logs)
+        if status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED):
+            return str(status.value)
+        time.sleep(poll_s)
+
+
+def job_status(address: str, job_id: str, tail: int = 20) -> dict[str, Any]:
+    """State, message and the log tail of a job."""
+    from ray.job_submission import JobSubmissionClient
+
+    client = JobSubmissionClient(address)
+    info = client.get_job_info(job_id)
+    logs = client.get_job_logs(job_id).splitlines()
+    return {"job_id": job_id, "status": str(info.status.value), "message": info.message, "log_tail": logs[-tail:]}
