@@ -164,8 +164,9 @@ def print_summary(recipe: Recipe, timings: dict[str, Any]) -> None:
         table.add_row(stage, info.get("status", ""), str(info.get("seconds", "")), highlights,
                       os.path.relpath(out, recipe.resolved_run_dir) if "://" not in out else out)
     console.print(table)
-    console.print("Note: a tiny model trained for a few steps answers wrongly; accuracy here shows the machinery, "
-                  "not the method.") if recipe.name == "demo" else None
+    if recipe.training.cpt.model == "builtin:tiny":
+        console.print("Note: the offline tiny model, trained for a few steps, answers wrongly: this run shows the "
+                      "machinery working end to end, not the method's accuracy.")
     for stage in ("evaluate",):
         out = stage_dir(recipe, stage)
         if is_complete(out):

@@ -6,22 +6,34 @@ from typing import Any
 
 
 def render_chat(tok: Any, messages: list[dict[str, str]]) -> tuple[list[int], list[int]]:
-    """Token ids of a chat and a mask that is 1 exactly on assistant-turn tokens.
+    """Token ids of a chat and a mask that is 1 exactly on the assistant's own tokens.
 
-    Each turn's tokens are the difference between the template rendered up to and including
-    it and up to before it, so any prefix-stable template works (no {% generation %} needed).
+    Pieces are differences between renderings of growing prefixes, so any prefix-stable
+    template works (no {% generation %} needed). An assistant turn is split at the
+    generation prompt: its header (e.g. `<|im_start|>assistant\n`) carries no loss; its
+    content and end-of-turn tokens do.
     """
     ids: list[int] = []
     mask: list[int] = []
     prev = ""
-    for i, msg in enumerate(messages):
-        text = tok.apply_chat_template(messages[: i + 1], tokenize=False)
+
+    def add(text: str, flag: int) -> None:
+        nonlocal prev
         if not text.startswith(prev):
             raise ValueError("chat template is not prefix-stable; cannot find assistant spans")
         piece = tok(text[len(prev):], add_special_tokens=False)["input_ids"]
         ids.extend(piece)
-        mask.extend([1 if msg["role"] == "assistant" else 0] * len(piece))
+        mask.extend([flag] * len(piece))
         prev = text
+
+    for i, msg in enumerate(messages):
+        if msg["role"] == "assistant":
+            if i == 0:
+                raise ValueError("a chat cannot start with an assistant turn")
+            add(tok.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True), 0)
+            add(tok.apply_chat_template(messages[: i + 1], tokenize=False), 1)
+        else:
+            add(tok.apply_chat_template(messages[: i + 1], tokenize=False), 0)
     return ids, mask
 
 

@@ -1,0 +1,80 @@
+import random
+
+import pytest
+
+from mathgpt.config import MixtureComponent
+from mathgpt.mixing.budget import plan, targets
+from mathgpt.mixing.pack import pack_documents, unpack
+from mathgpt.mixing.sft import render_chat, sft_rows
+from mathgpt.mixing.tokenize import load_tokenizer
+
+
+def test_packing_round_trip_loses_and_duplicates_nothing():
+    rng = random.Random(0)
+    docs = [[rng.randrange(5, 100) for _ in range(rng.randrange(1, 300))] for _ in range(200)]
+    rows, packer = pack_documents(docs, seq_len=128, pad_id=0, last_partial="pad")
+    assert all(len(r["input_ids"]) == 128 and len(r["position_ids"]) == 128 for r in rows)
+    stream = [t for r in rows for seg in unpack(r)[: r["n_docs"]] for t in seg]
+    assert stream == [t for d in docs for t in d]
+    assert packer.n_pad == 128 * len(rows) - sum(map(len, docs))
+    for r in rows:  # position ids restart at every document boundary
+        pos = 0
+        for n in r["doc_lengths"]:
+            assert r["position_ids"][pos : pos + n] == list(range(n))
+            pos += n
+    assert sum(r["loss_mask"].count(0) for r in rows) == packer.n_pad
+
+
+def test_drop_last_partial_is_counted():
+    rows, packer = pack_documents([[1] * 10, [2] * 7], seq_len=8, pad_id=0, last_partial="drop")
+    assert len(rows) == 2 and packer.dropped_tokens == 1
+
+
+def test_mixture_proportions_within_one_percent():
+    comps = [MixtureComponent(kind="general", weight=0.5), MixtureComponent(kind="math_corpus", weight=0.25),
+             MixtureComponent(kind="problem_solving", weight=0.25)]
+    budgets = targets(comps, 400_000)
+    rng = random.Random(1)
+    lengths = {"general": [rng.randrange(200, 3000) for _ in range(50)],  # up-sampled (~1.6 epochs)
+               "math_corpus": [rng.randrange(500, 5000) for _ in range(200)],  # down-sampled
+               "problem_solving": [rng.randrange(50, 400) for _ in range(900)]}
+    realised = {k: sum(p.n_tokens for p in plan(lengths[k], budgets[k], seed=3)) for k in lengths}
+    total = sum(realised.values())
+    for comp in comps:
+        assert abs(realised[comp.kind] / total - comp.weight) < 0.01
+    assert plan(lengths["general"], 1000, 5) == plan(lengths["general"], 1000, 5)
+
+
+def test_absolute_token_budgets():
+    assert targets([MixtureComponent(kind="a", tokens=10), MixtureComponent(kind="b", weight=1.0)], 30) == {"a": 10, "b": 30}
+
+
+@pytest.fixture(scope="module")
+def tok(tiny_model):
+    return load_tokenizer("builtin:tiny")
+
+
+def test_sft_mask_covers_exactly_the_assistant_spans(tok):
+    chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2+3?"},
+            {"role": "assistant", "content": "It is 5."}, {"role": "user", "content": "And 2+4?"},
+            {"role": "assistant", "content": "It is 6."}]
+    ids, mask = render_chat(tok, chat)
+    assert ids == tok(tok.apply_chat_template(chat, tokenize=False), add_special_tokens=False)["input_ids"]
+    assert tok.decode([i for i, m in zip(ids, mask) if m]) == "It is 5.<|im_end|>\nIt is 6.<|im_end|>\n"
+    # transformers' own {% generation %} mask agrees, up to the newline after each end-of-turn token
+    reference = tok.apply_chat_template(chat, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+    assert reference["input_ids"] == ids
+    extra = [k for k, (m, r) in enumerate(zip(mask, reference["assistant_masks"])) if m != r]
+    assert all(mask[k] == 1 and tok.decode([ids[k]]) == "\n" for k in extra) and len(extra) == 2
+
+
+def test_sft_truncation_drop_and_packing_counts(tok):
+    long = {"messages": [{"role": "user", "content": "q " * 10}, {"role": "assistant", "content": "a " * 200}]}
+    short = {"messages": [{"role": "user", "content": "1+1?"}, {"role": "assistant", "content": "2"}]}
+    counts: dict = {}
+    rows = sft_rows(tok, [long, short], 64, "truncate", False, counts)
+    assert counts == {"sft_truncated": 1} and all(len(r["input_ids"]) <= 64 for r in rows)
+    counts = {}
+    assert len(sft_rows(tok, [long, short], 64, "drop", False, counts)) == 1 and counts == {"sft_dropped": 1}
+    packed = sft_rows(tok, [short] * 6, 64, "drop", True, {})
+    assert all(len(r["input_ids"]) == 64 for r in packed) and sum(r["n_docs"] for r in packed) == 6

@@ -1,0 +1,79 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mathgpt.config import Recipe, dump_recipe, load_recipe, parse_recipe
+from mathgpt.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPES = sorted((ROOT / "recipes").rglob("*.yaml"))
+
+
+def test_recipes_exist():
+    assert any(p.name == "demo.yaml" for p in RECIPES)
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_recipe_validates(path):
+    recipe = load_recipe(path)
+    assert isinstance(recipe, Recipe)
+    assert load_recipe(path) == parse_recipe(__import__("yaml").safe_load(dump_recipe(recipe)))
+
+
+def test_unknown_key_is_rejected_with_its_path():
+    with pytest.raises(ConfigError) as err:
+        parse_recipe({"name": "x", "training": {"cpt": {"zero_stag": 2}}})
+    assert "training.cpt.zero_stag: unknown key" in str(err.value)
+
+
+def test_wrong_type_is_rejected_with_its_path():
+    with pytest.raises(ConfigError) as err:
+        parse_recipe({"name": "x", "synthesis": {"methods": [{"name": "response_diversification", "k": "many"}]}})
+    assert "synthesis.methods.0.response_diversification.k" in str(err.value)
+
+
+def test_cross_field_rules():
+    with pytest.raises(ConfigError, match="num_perm"):
+        parse_recipe({"name": "x", "curation": {"minhash": {"num_perm": 100, "bands": 16}}})
+    with pytest.raises(ConfigError, match="exactly one of weight or tokens"):
+        parse_recipe({"name": "x", "mixing": {"components": [{"kind": "general"}]}})
+    with pytest.raises(ConfigError, match="stages must follow"):
+        parse_recipe({"name": "x", "stages": ["mix", "curate"]})
+    with pytest.raises(ConfigError, match="base_url"):
+        parse_recipe({"name": "x", "synthesis": {"teacher": {"type": "http"}}})
+
+
+def test_every_field_has_a_description_and_default():
+    from pydantic import BaseModel
+
+    seen = set()
+
+    def walk(model: type[BaseModel]) -> None:
+        if model in seen:
+            return
+        seen.add(model)
+        for name, field in model.model_fields.items():
+            assert field.description or name == "name", f"{model.__name__}.{name} has no description"
+            for sub in getattr(field.annotation, "__args__", ()) + (field.annotation,):
+                if isinstance(sub, type) and issubclass(sub, BaseModel):
+                    walk(sub)
+
+    walk(Recipe)
+    assert len(seen) > 10
+
+
+def test_overrides_and_run_dir_is_absolute(tmp_path):
+    recipe = load_recipe(ROOT / "recipes/demo.yaml", {"training.cpt.max_steps": 3, "run_dir": "rel/{name}"})
+    assert recipe.training.cpt.max_steps == 3
+    assert Path(recipe.resolved_run_dir).is_absolute()
+
+
+def test_config_show_cli():
+    out = subprocess.run([sys.executable, "-m", "mathgpt.cli", "config", "show", str(ROOT / "recipes/demo.yaml")],
+                         capture_output=True, text=True, check=True).stdout
+    assert "zero_stage: 2" in out and "name: demo" in out
+    bad = subprocess.run([sys.executable, "-m", "mathgpt.cli", "config", "show", "/nonexistent.yaml"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "recipe file not found" in bad.stderr
