@@ -55,7 +55,10 @@ def run_training(cfg: TrainConfig, stage: str, data_dir: str, out_dir: str, mode
                                  callbacks=[ProgressCallback(cfg.max_steps, stage)]),
             datasets={"train": ds},
         )
-        result = trainer.fit()
+        try:
+            result = trainer.fit()
+        except Exception as err:  # Ray Train raises once max_failures are used up
+            raise StageError(f"{stage} failed after {cfg.max_failures} restart(s): {err}") from err
         if result.error:
             raise StageError(f"{stage} failed: {result.error}")
         record.inputs = {"data": files, "model": model_path}
