@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from mathgpt.config import EngineConfig
@@ -23,9 +24,11 @@ def generate(ds: "ray.data.Dataset", cfg: EngineConfig, model_path: str | None =
     if cfg.type == "http":
         from mathgpt.engines.http import HTTPGenerator
 
+        key = os.environ.get(cfg.api_key_env)  # actors do not see env vars set after ray.init
         return ds.map_batches(
             HTTPGenerator, fn_constructor_kwargs=_http_kwargs(cfg), batch_size=cfg.batch_size,
             compute=actor_pool(cfg.concurrency), num_cpus=cfg.num_cpus, batch_format="numpy",
+            runtime_env={"env_vars": {cfg.api_key_env: key}} if key else None,
         )
     from mathgpt.engines.hf import HFGenerator
 

@@ -1,0 +1,154 @@
+"""The Ray Serve app on 127.0.0.1 with the tiny model: OpenAI API, auth, validation, backpressure, load, faults."""
+
+import concurrent.futures as cf
+import json
+import os
+import time
+
+import httpx
+import pytest
+
+from mathgpt.config import EngineConfig, EvaluationConfig, ServingConfig
+from mathgpt.serving.schema import CompletionRequest, check_limits
+
+KEY = "test-key-123"
+PORT = 8765
+
+
+@pytest.fixture(scope="module")
+def server(ray_local, tiny_model, tmp_path_factory):
+    from mathgpt.serving.local import start, stop
+
+    key_file = tmp_path_factory.mktemp("serve") / "key"
+    key_file.write_text(KEY)
+    cfg = ServingConfig(port=PORT, api_key_file=str(key_file), api_key_env="MATHGPT_TEST_UNSET_KEY",
+                        max_tokens_cap=64, max_prompt_tokens=300, max_n=2, max_body_bytes=20_000,
+                        max_ongoing_requests=4)
+    base = start(cfg, tiny_model)
+    yield base
+    stop()
+
+
+H = {"Authorization": f"Bearer {KEY}"}
+
+
+def _post(base, path, body, headers=H):
+    return httpx.post(base + path, json=body, headers=headers, timeout=120)
+
+
+def test_openai_client_completions_and_streamed_chat(server):
+    from openai import OpenAI
+
+    client = OpenAI(base_url=server + "/v1", api_key=KEY)
+    assert [m.id for m in client.models.list().data] == ["mathgpt"]
+    out = client.completions.create(model="mathgpt", prompt="2+2=", max_tokens=5)
+    assert out.choices[0].text is not None and out.usage.completion_tokens <= 5
+    chat = client.chat.completions.create(model="mathgpt", messages=[{"role": "user", "content": "hi"}], max_tokens=6, n=2)
+    assert len(chat.choices) == 2
+    stream = client.chat.completions.create(model="mathgpt", messages=[{"role": "user", "content": "hi"}],
+                                            max_tokens=8, stream=True)
+    chunks = list(stream)
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks)
+    full = client.chat.completions.create(model="mathgpt", messages=[{"role": "user", "content": "hi"}], max_tokens=8)
+    assert streamed == full.choices[0].message.content
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+
+def test_api_key_required_except_health(server):
+    assert httpx.get(server + "/health").status_code == 200
+    assert httpx.get(server + "/v1/models").status_code == 401
+    body = {"model": "mathgpt", "prompt": "x", "max_tokens": 2}
+    assert _post(server, "/v1/completions", body, {}).status_code == 401
+    assert _post(server, "/v1/completions", body, {"Authorization": "Bearer wrong"}).status_code == 401
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"max_tokens": 65}, "max_tokens 65 exceeds the cap of 64"),
+    ({"n": 3}, "n 3 exceeds the cap of 2"),
+    ({"temperature": 2.5}, "temperature 2.5 is outside [0, 2]"),
+    ({"model": "gpt-5"}, "unknown model 'gpt-5'"),
+    ({"prompt": "word " * 400}, "limit is 300"),
+    ({"prompt": None}, "prompt"),
+    ({"top_p": 0}, "top_p"),
+])
+def test_invalid_fields_get_400(server, change, message):
+    body = {"model": "mathgpt", "prompt": "1+1=", "max_tokens": 4, **change}
+    body = {k: v for k, v in body.items() if v is not None}
+    resp = _post(server, "/v1/completions", body)
+    assert resp.status_code == 400 and message in resp.json()["error"]["message"]
+    assert "Traceback" not in resp.text
+
+
+def test_malformed_and_oversized_bodies(server):
+    resp = httpx.post(server + "/v1/chat/completions", content=b"{nope", headers=H)
+    assert resp.status_code == 400 and "Traceback" not in resp.text
+    assert _post(server, "/v1/completions", {"model": "mathgpt", "prompt": "x" * 30_000}).status_code == 413
+
+
+def test_context_length_rule():
+    req = CompletionRequest(model="m", prompt="x", max_tokens=100)
+    limits = {"model_name": "m", "max_tokens_cap": 1000, "max_n": 1, "max_prompt_tokens": 5000, "context_length": 512}
+    assert "exceed the context length of 512" in check_limits(req, 450, limits)
+    assert check_limits(req, 400, limits) is None
+
+
+def test_backpressure_then_bounded_load_without_5xx(server):
+    body = {"model": "mathgpt", "prompt": "Count:", "max_tokens": 48}
+    with cf.ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(lambda _: _post(server, "/v1/completions", body).status_code, range(16)))
+    assert 429 in codes and 200 in codes and not any(c >= 500 for c in codes)
+
+    def one(_):
+        resp = _post(server, "/v1/completions", {"model": "mathgpt", "prompt": "1+1=", "max_tokens": 2})
+        if resp.status_code == 429:  # a polite client backs off and retries
+            time.sleep(0.2)
+            resp = _post(server, "/v1/completions", {"model": "mathgpt", "prompt": "1+1=", "max_tokens": 2})
+        return resp.status_code
+
+    with cf.ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(one, range(200)))
+    assert not any(c >= 500 for c in codes) and codes.count(200) >= 100
+
+
+def test_evaluation_through_the_served_endpoint_with_the_http_engine(server, tmp_path, monkeypatch):
+    from mathgpt.evaluation.job import run_evaluation
+
+    monkeypatch.setenv("MATHGPT_EVAL_KEY", KEY)
+    cfg = EvaluationConfig(engine=EngineConfig(type="http", model="mathgpt", base_url=server + "/v1",
+                                               api_key_env="MATHGPT_EVAL_KEY", batch_size=4),
+                           benchmarks=[{"name": "gsm8k", "limit": 3, "max_tokens": 8}])
+    summary = run_evaluation(cfg, "mathgpt", str(tmp_path), "served", "chat")
+    assert summary["benchmarks"]["gsm8k"]["n"] == 3 and summary["errors"] == 0
+
+
+@pytest.mark.slow
+def test_killing_a_replica_under_load_is_survived(server):
+    import ray
+
+    def one(i):
+        for attempt in range(2):  # a client with one retry
+            try:
+                resp = _post(server, "/v1/completions", {"model": "mathgpt", "prompt": f"{i}+1=", "max_tokens": 2})
+                if resp.status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(1.0)
+        return False
+
+    def replica_ids():
+        return {a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+                if a["name"].startswith("SERVE_REPLICA::mathgpt#Model#")}
+
+    before = replica_ids()
+    assert before
+    with cf.ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(one, i) for i in range(150)]
+        time.sleep(1.0)
+        ray.kill(ray.get_actor(sorted(before)[0], namespace="serve"), no_restart=True)
+        ok = [f.result() for f in futures]
+    assert sum(ok) / len(ok) >= 0.99
+    deadline = time.time() + 60
+    while time.time() < deadline and not (replica_ids() - before):
+        time.sleep(1)
+    assert replica_ids() - before, "the killed replica was not replaced"
