@@ -1,12 +1,13 @@
-"""Shared by the job scripts: make the package importable from a Ray working_dir, then run the CLI."""
+"""Shared by the job scripts: use the installed `mathgpt` (cluster images install it), else this checkout's."""
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT / "platform") not in sys.path:
+if importlib.util.find_spec("mathgpt") is None:
     sys.path.insert(0, str(ROOT / "platform"))
 
 

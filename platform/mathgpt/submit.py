@@ -12,14 +12,15 @@ EXCLUDES = [".venv", ".git", "runs", "**/__pycache__", "*.egg-info", ".pytest_ca
 
 
 def runtime_env(env_vars: dict[str, str] | None = None) -> dict[str, Any]:
-    """The working directory (this repository) with the package importable from it."""
+    """The repository as working directory (jobs/, recipes, bundled data); nodes have the package installed
+    (cluster/ configs install it)."""
     return {"working_dir": str(REPO_ROOT), "excludes": EXCLUDES,
-            "env_vars": {"PYTHONPATH": "platform", "PYTHONUNBUFFERED": "1", **(env_vars or {})}}
+            "env_vars": {"PYTHONUNBUFFERED": "1", **(env_vars or {})}}
 
 
 def submit_stage(address: str, stage: str, recipe: str, extra_args: list[str] | None = None,
-                 env_vars: dict[str, str] | None = None) -> str:
-    """Submit `python jobs/<stage>.py --recipe R` and return the job id."""
+                 env_vars: dict[str, str] | None = None, entrypoint_num_cpus: float = 1.0) -> str:
+    """Submit `python jobs/<stage>.py --recipe R` and return the job id (the driver reserves a CPU)."""
     from ray.job_submission import JobSubmissionClient
 
     script = Path(REPO_ROOT, "jobs", f"{stage}.py")
@@ -29,7 +30,8 @@ def submit_stage(address: str, stage: str, recipe: str, extra_args: list[str] | 
         else recipe
     entry = " ".join(["python", f"jobs/{stage}.py", "--recipe", rel_recipe, *(extra_args or [])])
     client = JobSubmissionClient(address)
-    return client.submit_job(entrypoint=entry, runtime_env=runtime_env(env_vars))
+    return client.submit_job(entrypoint=entry, runtime_env=runtime_env(env_vars),
+                             entrypoint_num_cpus=entrypoint_num_cpus)
 
 
 def follow(address: str, job_id: str, poll_s: float = 1.0, echo: bool = True) -> str:
