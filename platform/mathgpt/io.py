@@ -207,10 +207,14 @@ def read_parquet_rows(path: str) -> list[dict[str, Any]]:
     return rows
 
 
+def write_bytes(payload: bytes, path: str) -> None:
+    """Write a binary file (plots), atomically on local disks."""
+    _atomic_write(path, lambda out: out.write(payload))
+
+
 def write_text(text: str, path: str) -> None:
     """Write a text file (reports), atomically on local disks."""
-    payload = text.encode()
-    _atomic_write(path, lambda out: out.write(payload))
+    write_bytes(text.encode(), path)
 
 
 def write_json(obj: Any, path: str) -> None:

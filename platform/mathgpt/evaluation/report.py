@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from mathgpt.io import join, read_json, write_json, write_text
+from mathgpt.io import join, read_json, write_bytes, write_json, write_text
 
 
 def markdown_table(rows: dict[str, dict[str, Any]], benchmarks: list[str]) -> str:
@@ -20,37 +22,42 @@ def markdown_table(rows: dict[str, dict[str, Any]], benchmarks: list[str]) -> st
     return "\n".join(lines)
 
 
-def _plots(summary: dict[str, Any], out_dir: str) -> list[str]:
+@contextmanager
+def _figure(path: str, size: tuple[float, float], ylabel: str = "accuracy (%)") -> Iterator[Any]:
+    """A matplotlib Axes whose figure is saved as PNG to `path` (local or URI) on exit."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    paths = []
-    benches = list(summary["benchmarks"])
-    fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(benches)), 3.5))
-    accs = [100 * summary["benchmarks"][b]["accuracy"] for b in benches]
-    errs = [[100 * (summary["benchmarks"][b]["accuracy"] - summary["benchmarks"][b]["ci95"][0]) for b in benches],
-            [100 * (summary["benchmarks"][b]["ci95"][1] - summary["benchmarks"][b]["accuracy"]) for b in benches]]
-    ax.bar(benches, accs, yerr=errs, capsize=3)
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title("accuracy by benchmark (95% CI)")
+    fig, ax = plt.subplots(figsize=size)
+    ax.set_ylabel(ylabel)
+    yield ax
     fig.tight_layout()
-    paths.append(join(out_dir, "accuracy_by_benchmark.png"))
-    fig.savefig(paths[-1])
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
     plt.close(fig)
-    levels = summary["benchmarks"].get("math", {}).get("by_level")
+    write_bytes(buffer.getvalue(), path)
+
+
+def _plots(summary: dict[str, Any], out_dir: str) -> list[str]:
+    results = summary["benchmarks"]
+    benches = list(results)
+    paths = [join(out_dir, "accuracy_by_benchmark.png")]
+    with _figure(paths[0], (max(4, 1.2 * len(benches)), 3.5)) as ax:
+        accs = [100 * results[b]["accuracy"] for b in benches]
+        errs = [[100 * (results[b]["accuracy"] - results[b]["ci95"][0]) for b in benches],
+                [100 * (results[b]["ci95"][1] - results[b]["accuracy"]) for b in benches]]
+        ax.bar(benches, accs, yerr=errs, capsize=3)
+        ax.set_title("accuracy by benchmark (95% CI)")
+    levels = results.get("math", {}).get("by_level")
     if levels:
-        fig, ax = plt.subplots(figsize=(4.5, 3.5))
-        keys = sorted(levels, key=int)
-        ax.plot(keys, [100 * levels[k]["accuracy"] for k in keys], marker="o")
-        ax.set_xlabel("MATH level")
-        ax.set_ylabel("accuracy (%)")
-        ax.set_title("MATH accuracy by level")
-        fig.tight_layout()
         paths.append(join(out_dir, "math_accuracy_by_level.png"))
-        fig.savefig(paths[-1])
-        plt.close(fig)
+        with _figure(paths[-1], (4.5, 3.5)) as ax:
+            keys = sorted(levels, key=int)
+            ax.plot(keys, [100 * levels[k]["accuracy"] for k in keys], marker="o")
+            ax.set_xlabel("MATH level")
+            ax.set_title("MATH accuracy by level")
     return paths
 
 
@@ -84,20 +91,11 @@ def compare_runs(run_dirs: list[str], out_dir: str) -> str:
         benches += [b for b in report["benchmarks"] if b not in benches]
     table = markdown_table(rows, benches)
     write_text("# Comparison\n\n" + table + "\n", join(out_dir, "comparison.md"))
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(benches)), 3.5))
-    width = 0.8 / max(1, len(rows))
-    for i, (name, rep) in enumerate(rows.items()):
-        xs = [j + i * width for j in range(len(benches))]
-        ax.bar(xs, [100 * rep["benchmarks"].get(b, {}).get("accuracy", 0) for b in benches], width, label=name)
-    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(benches))], benches)
-    ax.set_ylabel("accuracy (%)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(join(out_dir, "comparison.png"))
-    plt.close(fig)
+    with _figure(join(out_dir, "comparison.png"), (max(5, 1.3 * len(benches)), 3.5)) as ax:
+        width = 0.8 / max(1, len(rows))
+        for i, (name, rep) in enumerate(rows.items()):
+            xs = [j + i * width for j in range(len(benches))]
+            ax.bar(xs, [100 * rep["benchmarks"].get(b, {}).get("accuracy", 0) for b in benches], width, label=name)
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(benches))], benches)
+        ax.legend()
     return table
