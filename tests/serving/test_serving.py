@@ -1,8 +1,6 @@
 """The Ray Serve app on 127.0.0.1 with the tiny model: OpenAI API, auth, validation, backpressure, load, faults."""
 
 import concurrent.futures as cf
-import json
-import os
 import time
 
 import httpx

@@ -1,6 +1,5 @@
 """Packed sequences: documents never attend across boundaries; SFT gradients come only from assistant tokens."""
 
-import numpy as np
 import pytest
 import torch
 
