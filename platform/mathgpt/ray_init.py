@@ -15,7 +15,10 @@ def init_ray(cfg: RayConfig) -> None:
         return
     address = cfg.address or os.environ.get("RAY_ADDRESS")
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-    kwargs: dict = {"include_dashboard": False, "logging_level": "WARNING", "log_to_driver": True}
+    # address="local": always a new local instance; a bare ray.init() would attach to whatever
+    # cluster `ray start` last recorded on this machine.
+    kwargs: dict = {"address": "local", "include_dashboard": False, "logging_level": "WARNING",
+                    "log_to_driver": True}
     if address:
         ray.init(address=address, logging_level="WARNING")
         return
