@@ -11,13 +11,16 @@ from typing import Any
 
 import numpy as np
 
-from mathgpt.engines.requests import OUTPUT_COLUMNS, error_output, stop_list, truncate_at_stop
+from mathgpt.engines.requests import (
+    batch_rows,
+    error_output,
+    row_messages,
+    stop_list,
+    truncate_at_stop,
+    with_outputs,
+)
 
 log = logging.getLogger(__name__)
-
-
-def _as_messages(value: Any) -> list[dict[str, str]]:
-    return [{"role": str(m["role"]), "content": str(m["content"])} for m in list(value)]
 
 
 class HFGenerator:
@@ -48,9 +51,9 @@ class HFGenerator:
     # ------------------------------------------------------------------ prompts
     def encode(self, row: dict[str, Any]) -> list[int]:
         """Token ids of a row's prompt (chat template for messages)."""
-        messages = row.get("messages")
-        if messages is not None and len(messages):
-            text = self.tokenizer.apply_chat_template(_as_messages(messages), tokenize=False,
+        messages = row_messages(row)
+        if messages is not None:
+            text = self.tokenizer.apply_chat_template(messages, tokenize=False,
                                                       add_generation_prompt=True)
             return self.tokenizer(text, add_special_tokens=False).input_ids
         return self.tokenizer(str(row["prompt"]), add_special_tokens=False).input_ids
@@ -157,9 +160,7 @@ class HFGenerator:
 
     # ------------------------------------------------------------------ Ray Data entry
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        keys = list(batch)
-        size = len(batch[keys[0]])
-        rows = [{k: batch[k][i] for k in keys} for i in range(size)]
+        rows = batch_rows(batch)
         try:
             outs = self.generate_rows(rows)
         except Exception as err:  # noqa: BLE001 - isolate the failing row below
@@ -170,7 +171,4 @@ class HFGenerator:
                     outs.extend(self.generate_rows([row]))
                 except Exception as row_err:  # noqa: BLE001 - the row goes to rejects with its reason
                     outs.append(error_output(f"generation failed: {row_err}"))
-        result = dict(batch)
-        for col in OUTPUT_COLUMNS:
-            result[col] = np.array([o[col] for o in outs], dtype=object)
-        return result
+        return with_outputs(batch, outs)

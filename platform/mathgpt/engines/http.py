@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from mathgpt.engines.requests import OUTPUT_COLUMNS, error_output, stop_list
+from mathgpt.engines.requests import batch_rows, error_output, row_messages, stop_list, with_outputs
 
 log = logging.getLogger(__name__)
 RETRYABLE = {408, 409, 429, 500, 502, 503, 504}
@@ -43,9 +43,9 @@ class HTTPGenerator:
         stop = stop_list(row.get("stop"))
         if stop:
             body["stop"] = stop
-        messages = row.get("messages")
-        if messages is not None and len(messages):
-            body["messages"] = [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
+        messages = row_messages(row)
+        if messages is not None:
+            body["messages"] = messages
             return "/chat/completions", body
         body["prompt"] = str(row["prompt"])
         return "/completions", body
@@ -101,10 +101,4 @@ class HTTPGenerator:
         return asyncio.run(self._all(rows))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        keys = list(batch)
-        rows = [{k: batch[k][i] for k in keys} for i in range(len(batch[keys[0]]))]
-        outs = self.generate_rows(rows)
-        result = dict(batch)
-        for col in OUTPUT_COLUMNS:
-            result[col] = np.array([o[col] for o in outs], dtype=object)
-        return result
+        return with_outputs(batch, self.generate_rows(batch_rows(batch)))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import numpy as np
+
 from mathgpt.config import SamplingConfig
 
 OUTPUT_COLUMNS = ("completion", "n_prompt_tokens", "n_completion_tokens", "finish_reason", "error")
@@ -44,6 +46,28 @@ def error_output(message: str) -> dict[str, Any]:
     """Output columns for a row the engine could not process."""
     return {"completion": "", "n_prompt_tokens": 0, "n_completion_tokens": 0, "finish_reason": "error",
             "error": message[:500]}
+
+
+def row_messages(row: dict[str, Any]) -> list[dict[str, str]] | None:
+    """A row's chat messages as plain dicts (Ray Data hands lists over as numpy arrays); None for a prompt row."""
+    value = row.get("messages")
+    if value is None or not len(value):
+        return None
+    return [{"role": str(m["role"]), "content": str(m["content"])} for m in list(value)]
+
+
+def batch_rows(batch: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """A `map_batches` batch (dict of columns) as a list of row dicts."""
+    keys = list(batch)
+    return [{k: batch[k][i] for k in keys} for i in range(len(batch[keys[0]]))] if keys else []
+
+
+def with_outputs(batch: dict[str, np.ndarray], outs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """The batch with the engine's output columns added, one output per row."""
+    result = dict(batch)
+    for col in OUTPUT_COLUMNS:
+        result[col] = np.array([o[col] for o in outs], dtype=object)
+    return result
 
 
 def stop_list(value: Any) -> list[str]:

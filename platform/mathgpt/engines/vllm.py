@@ -6,7 +6,7 @@ import importlib.util
 from typing import Any
 
 from mathgpt.config import EngineConfig
-from mathgpt.engines.requests import stop_list
+from mathgpt.engines.requests import row_messages, stop_list
 from mathgpt.errors import MissingDependencyError
 
 _SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed")
@@ -25,9 +25,9 @@ def _preprocess(row: dict[str, Any]) -> dict[str, Any]:
         params["stop"] = stop
     out = dict(row)
     out["sampling_params"] = params
-    messages = row.get("messages")
-    if messages is not None and len(messages):
-        out["messages"] = [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
+    messages = row_messages(row)
+    if messages is not None:
+        out["messages"] = messages
         out.pop("prompt", None)
     else:
         out.pop("messages", None)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from mathgpt.config import EvaluationConfig, SamplingConfig
 from mathgpt.engines import derive_seed, generate, make_request
+from mathgpt.engines.requests import row_messages
 from mathgpt.errors import StageError
 from mathgpt.evaluation.benchmarks import get_benchmark, load_benchmark
 from mathgpt.evaluation.fewshot import chat_messages, fewshot_prompt
@@ -55,8 +56,7 @@ def _opt_int(value: Any) -> int | None:
 
 
 def _prediction_row(row: dict[str, Any]) -> dict[str, Any]:
-    prompt = row["prompt"] if row.get("prompt") is not None else json.dumps(
-        [{"role": str(m["role"]), "content": str(m["content"])} for m in row["messages"]])
+    prompt = row["prompt"] if row.get("prompt") is not None else json.dumps(row_messages(row))
     return {"benchmark": row["benchmark"], "problem_id": row["problem_id"], "sample": int(row["sample"]),
             "prompt": prompt, "completion": row["completion"], "answer": row["answer"], "reference": str(row["reference"]),
             "correct": bool(row["correct"]), "level": _opt_int(row.get("level")),
