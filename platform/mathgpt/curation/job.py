@@ -15,8 +15,18 @@ from mathgpt.curation.report import write_reports
 from mathgpt.curation.text import exact_key
 from mathgpt.datasets import load_problems
 from mathgpt.evaluation.benchmarks import available_benchmarks, load_benchmark
-from mathgpt.io import FieldError, exists, join, read_parquet_rows, read_records, write_jsonl, write_parquet
+from mathgpt.io import (
+    FieldError,
+    exists,
+    join,
+    list_files,
+    read_parquet_rows,
+    read_records,
+    write_jsonl,
+    write_parquet,
+)
 from mathgpt.manifest import stage_record
+from mathgpt.raydata import map_with_actors
 from mathgpt.schemas import CHAT, DOCUMENT
 from mathgpt.synthesis.sample import sample_to_chat, sample_to_document
 
@@ -58,7 +68,7 @@ def ingest(cfg: CurationConfig, synthesis_dir: str | None, out_dir: str) -> tupl
             chats.append({"id": did, "source": src.name, "messages": [
                 {"role": "user", "content": p["problem"]}, {"role": "assistant", "content": solution.strip()}]})
     if cfg.include_synthesis and synthesis_dir and exists(synthesis_dir):
-        samples = [s for s in _synthesis_samples(synthesis_dir)]
+        samples = _synthesis_samples(synthesis_dir)
         docs.extend(sample_to_document(s, cfg.document_template) for s in samples)
         chats.extend(sample_to_chat(s) for s in samples)
         reports["synthesis"] = {"ok": len(samples), "rejected": 0}
@@ -66,8 +76,6 @@ def ingest(cfg: CurationConfig, synthesis_dir: str | None, out_dir: str) -> tupl
 
 
 def _synthesis_samples(synthesis_dir: str) -> list[dict[str, Any]]:
-    from mathgpt.io import list_files
-
     files = [f for f in list_files(synthesis_dir, (".parquet",)) if "/samples-" in f]
     return [row for f in files for row in read_parquet_rows(f)]
 
@@ -86,8 +94,6 @@ def exact_duplicates(docs: list[dict[str, Any]]) -> dict[str, str]:
 
 def run_curation(cfg: CurationConfig, synthesis_dir: str | None, out_dir: str) -> dict[str, Any]:
     """Ingest → exact dedup → MinHash near-dup → decontaminate; writes documents, chats, reports, manifest."""
-    import ray.data
-
     with stage_record(out_dir, "curate", cfg.model_dump(mode="json")) as record:
         docs, chats, reports = ingest(cfg, synthesis_dir, out_dir)
         record.inputs = {"sources": reports, "synthesis_dir": synthesis_dir}
@@ -97,9 +103,8 @@ def run_curation(cfg: CurationConfig, synthesis_dir: str | None, out_dir: str) -
                 removed[rid] = {"reason": "exact_duplicate", "kept": keep}
         live = [d for d in docs if d["id"] not in removed]
         if cfg.minhash.enabled and live:
-            sig_rows = ray.data.from_items([{"id": d["id"], "text": d["text"]} for d in live]).map_batches(
-                SignatureUDF, fn_constructor_kwargs={"cfg": cfg.minhash.model_dump()}, batch_size=256,
-                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=4), batch_format="numpy").take_all()
+            sig_rows = map_with_actors([{"id": d["id"], "text": d["text"]} for d in live], SignatureUDF,
+                                       {"cfg": cfg.minhash.model_dump()})
             ids = [r["id"] for r in sig_rows]
             reps = near_duplicate_clusters(ids, np.stack([np.asarray(r["minhash"]) for r in sig_rows]), cfg.minhash)
             for rid, rep in reps.items():
@@ -111,9 +116,8 @@ def run_curation(cfg: CurationConfig, synthesis_dir: str | None, out_dir: str) -
             names = available_benchmarks() if cfg.decontamination.benchmarks == "all" else cfg.decontamination.benchmarks
             bench = {n: load_benchmark(n, rejects_dir=join(out_dir, "rejects")) for n in names}
             index = BenchmarkIndex.build(bench, cfg.decontamination.ngram)
-            flagged = ray.data.from_items([{"id": d["id"], "text": d["text"]} for d in live]).map_batches(
-                ContaminationUDF, fn_constructor_kwargs={"index": index}, batch_size=256,
-                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=4), batch_format="numpy").take_all()
+            flagged = map_with_actors([{"id": d["id"], "text": d["text"]} for d in live], ContaminationUDF,
+                                      {"index": index})
             by_id = {d["id"]: d for d in live}
             for row in flagged:
                 if row["contaminated_by"]:

@@ -12,6 +12,7 @@ from mathgpt.config import MixingConfig, MixtureComponent
 from mathgpt.errors import StageError
 from mathgpt.io import join, read_parquet_rows, write_parquet
 from mathgpt.manifest import stage_record
+from mathgpt.raydata import map_with_actors
 from mathgpt.mixing.budget import kind_matches, plan, targets
 from mathgpt.mixing.pack import Packer
 from mathgpt.mixing.sft import sft_rows
@@ -23,12 +24,8 @@ log = logging.getLogger(__name__)
 
 def tokenize_documents(docs: list[dict[str, Any]], tokenizer: str) -> list[dict[str, Any]]:
     """Tokenize every document in a Ray Data actor pool (EOS appended); order follows the input."""
-    import ray.data
-
-    rows = ray.data.from_items([{"id": d["id"], "kind": d["kind"], "source": d["source"], "text": d["text"]}
-                                for d in docs]).map_batches(
-        TokenizeUDF, fn_constructor_kwargs={"tokenizer": tokenizer}, batch_size=256,
-        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=4), batch_format="numpy").take_all()
+    rows = map_with_actors([{"id": d["id"], "kind": d["kind"], "source": d["source"], "text": d["text"]}
+                            for d in docs], TokenizeUDF, {"tokenizer": tokenizer})
     by_id = {r["id"]: r for r in rows}
     if len(by_id) != len(docs):
         raise StageError(f"tokenization returned {len(by_id)} rows for {len(docs)} documents")
