@@ -167,11 +167,10 @@ def print_summary(recipe: Recipe, timings: dict[str, Any]) -> None:
     if recipe.training.cpt.model == "builtin:tiny":
         console.print("Note: the offline tiny model, trained for a few steps, answers wrongly: this run shows the "
                       "machinery working end to end, not the method's accuracy.")
-    for stage in ("evaluate",):
-        out = stage_dir(recipe, stage)
-        if is_complete(out):
-            for path in load_manifest(out)["outputs"].get("reports", []):
-                console.print(f"evaluation report: {path}")
+    evaluation = stage_dir(recipe, "evaluate")
+    if "evaluate" in recipe.stages and is_complete(evaluation):
+        for path in load_manifest(evaluation)["outputs"].get("reports", []):
+            console.print(f"evaluation report: {path}")
 
 
 def _highlights(stage: str, manifest: dict[str, Any]) -> str:

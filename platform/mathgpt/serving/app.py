@@ -79,17 +79,17 @@ class Ingress:
         if self.in_flight >= self.settings["max_ongoing_requests"]:
             return _error(429, "server busy: too many requests in flight, retry later", "rate_limit_error",
                           **{"Retry-After": "1"})
-        self.in_flight += 1
         rows = [self._row(req, chat, i) for i in range(req.n)]
+        self.in_flight += 1
+        if req.stream:  # the stream releases its slot when it ends
+            return StreamingResponse(self._sse(rows[0], req, chat), media_type="text/event-stream")
         try:
-            if req.stream:
-                return StreamingResponse(self._sse(rows[0], req, chat), media_type="text/event-stream")
             outs = await self.model.generate.remote(rows)
         except Exception:  # noqa: BLE001 - never leak a stack trace to the client
             log.exception("generation failed")
-            self.in_flight -= 1
             return _error(500, "internal error during generation", "server_error")
-        self.in_flight -= 1
+        finally:
+            self.in_flight -= 1
         return self._response(req, chat, outs, len(prompt_ids))
 
     def _prompt_ids(self, req: Any, chat: bool) -> list[int]:
