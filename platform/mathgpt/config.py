@@ -59,6 +59,9 @@ class EngineConfig(StrictModel):
     requests_per_second: float | None = Field(None, gt=0, description="http: rate limit per actor.")
     max_retries: int = Field(5, ge=0, description="http: retries on 429/5xx/timeouts, with backoff.")
     timeout_s: float = Field(120.0, gt=0, description="http: timeout per request in seconds.")
+    max_pipeline_restarts: int = Field(
+        3, ge=0, description="Times the engine pipeline is rebuilt, for the rows still missing only, after an "
+        "engine actor is lost for good (ray.kill, node loss). Crashed actors are restarted by Ray Data anyway.")
 
     @field_validator("concurrency")
     @classmethod

@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from mathgpt.config import EvaluationConfig, SamplingConfig
 from mathgpt.engines import derive_seed, generate, make_request
+from mathgpt.engines.collect import collect_exactly_once
 from mathgpt.engines.requests import row_messages
-from mathgpt.errors import StageError
 from mathgpt.evaluation.benchmarks import get_benchmark, load_benchmark
 from mathgpt.evaluation.fewshot import chat_messages, fewshot_prompt
 from mathgpt.evaluation.report import write_report
@@ -66,8 +66,6 @@ def _prediction_row(row: dict[str, Any]) -> dict[str, Any]:
 
 def run_evaluation(cfg: EvaluationConfig, model_path: str, out_dir: str, name: str, mode: Mode) -> dict[str, Any]:
     """Evaluate a model on the configured benchmarks; benchmarks with saved predictions are skipped."""
-    import ray.data
-
     with stage_record(out_dir, "evaluate", {**cfg.model_dump(mode="json"), "mode": mode}) as record:
         pending, requests = [], []
         for run in cfg.benchmarks:
@@ -77,10 +75,9 @@ def run_evaluation(cfg: EvaluationConfig, model_path: str, out_dir: str, name: s
             pending.append(run.name)
             requests += build_requests(run.name, problems, mode, cfg.n, cfg.temperature, run.max_tokens)
         if requests:
-            rows = generate(ray.data.from_items(requests), cfg.engine, model_path, chat=mode == "chat") \
-                .map(grade_prediction).take_all()
-            if len(rows) != len(requests):
-                raise StageError(f"evaluation returned {len(rows)} rows for {len(requests)} requests")
+            rows = collect_exactly_once(
+                requests, lambda ds: generate(ds, cfg.engine, model_path, chat=mode == "chat").map(grade_prediction),
+                cfg.engine.max_pipeline_restarts)
             for bench in pending:
                 preds = sorted((_prediction_row(r) for r in rows if r["benchmark"] == bench),
                                key=lambda p: (p["problem_id"], p["sample"]))

@@ -9,7 +9,7 @@ from typing import Any, Callable, Literal
 
 from mathgpt.config import EngineConfig
 from mathgpt.engines import generate
-from mathgpt.errors import StageError
+from mathgpt.engines.collect import collect_exactly_once
 
 log = logging.getLogger(__name__)
 Role = Literal["teacher", "student"]
@@ -67,22 +67,15 @@ class SynthesisContext:
     def run(self, requests: list[dict[str, Any]], role: Role,
             postprocess: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
         """Generate every request through Ray Data; rows that failed go to rejects. Exactly once."""
-        import ray.data
-
         if not requests:
             return []
-        ids = [r["request_id"] for r in requests]
-        if len(set(ids)) != len(ids):
-            raise StageError("duplicate request ids in one round")
         cfg, path = (self.teacher, self.teacher_path) if role == "teacher" else (self.student, self.student_path)
-        ds = generate(ray.data.from_items(requests), cfg, path)
-        if postprocess is not None:
-            ds = ds.map(_safe(postprocess))
-        rows = ds.take_all()
-        got = [r["request_id"] for r in rows]
-        if sorted(got) != sorted(ids):
-            missing = set(ids) - set(got)
-            raise StageError(f"engine returned {len(got)} rows for {len(ids)} requests; missing e.g. {list(missing)[:3]}")
+
+        def pipeline(ds: Any) -> Any:
+            ds = generate(ds, cfg, path)
+            return ds.map(_safe(postprocess)) if postprocess is not None else ds
+
+        rows = collect_exactly_once(requests, pipeline, cfg.max_pipeline_restarts)
         self.counts.requested += len(requests)
         ok = []
         for row in rows:

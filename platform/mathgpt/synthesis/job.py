@@ -71,7 +71,7 @@ def run_synthesis(cfg: SynthesisConfig, out_dir: str, methods: list[str] | None 
         for method_cfg in selected:
             method_dir = join(out_dir, method_cfg.name)
             total, skipped = Counts(), 0
-            n_samples = 0
+            n_samples = requested_now = 0
             for idx, shard in enumerate(shards):
                 paths = _shard_paths(method_dir, idx)
                 if exists(paths["done"]):
@@ -79,10 +79,11 @@ def run_synthesis(cfg: SynthesisConfig, out_dir: str, methods: list[str] | None 
                 else:
                     log.info("%s: shard %d/%d (%d problems)", method_cfg.name, idx + 1, len(shards), len(shard))
                     counts = run_method_shard(method_cfg.name, method_cfg, shard, ctx, paths)
+                    requested_now += int(counts["requested"])
                 total.merge(counts)
                 n_samples += int(counts["samples"])
             summary[method_cfg.name] = {**vars(total), "samples": n_samples, "shards": len(shards),
-                                        "shards_skipped": skipped, "dir": method_dir}
+                                        "shards_skipped": skipped, "requested_this_run": requested_now, "dir": method_dir}
         record.counts = summary
         record.outputs = {m: s["dir"] for m, s in summary.items()}
         record.inputs["models"] = {"teacher": cfg.teacher.model, "student": student_cfg.model}
