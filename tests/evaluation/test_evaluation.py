@@ -85,6 +85,7 @@ def test_pipeline_on_the_tiny_model_is_resumable(ray_local, tiny_model, tmp_path
 
     preds = pq.read_table(tmp_path / "predictions/gsm8k.parquet").to_pylist()
     assert len(preds) == 6 and {"prompt", "completion", "answer", "correct"} <= set(preds[0])
+    assert summary["errors"] == 0 and all(p["n_completion_tokens"] > 0 and p["error"] is None for p in preds)
     before = (tmp_path / "predictions/gsm8k.parquet").read_bytes()
     run_evaluation(cfg, tiny_model, str(tmp_path), "tiny", "fewshot")  # nothing left to generate
     assert (tmp_path / "predictions/gsm8k.parquet").read_bytes() == before

@@ -51,9 +51,16 @@ def error_output(message: str) -> dict[str, Any]:
 def row_messages(row: dict[str, Any]) -> list[dict[str, str]] | None:
     """A row's chat messages as plain dicts (Ray Data hands lists over as numpy arrays); None for a prompt row."""
     value = row.get("messages")
-    if value is None or not len(value):
+    # a column of None can come back as NaN floats once Ray Data has moved it through Arrow
+    if not isinstance(value, (list, tuple, np.ndarray)) or not len(value):
         return None
     return [{"role": str(m["role"]), "content": str(m["content"])} for m in list(value)]
+
+
+def row_prompt(row: dict[str, Any]) -> str | None:
+    """A row's raw prompt; None for a chat row (whose prompt column may hold None or NaN)."""
+    value = row.get("prompt")
+    return value if isinstance(value, str) else None
 
 
 def batch_rows(batch: dict[str, np.ndarray]) -> list[dict[str, Any]]:
@@ -72,7 +79,7 @@ def with_outputs(batch: dict[str, np.ndarray], outs: list[dict[str, Any]]) -> di
 
 def stop_list(value: Any) -> list[str]:
     """A row's stop strings as a list (Ray Data hands lists over as numpy arrays or None)."""
-    return [] if value is None else [str(v) for v in list(value)]
+    return [str(v) for v in list(value)] if isinstance(value, (list, tuple, np.ndarray)) else []
 
 
 def truncate_at_stop(text: str, stop: list[str]) -> tuple[str, bool]:

@@ -9,7 +9,8 @@ from typing import Any, Literal
 from mathgpt.config import EvaluationConfig, SamplingConfig
 from mathgpt.engines import derive_seed, generate, make_request
 from mathgpt.engines.collect import collect_exactly_once
-from mathgpt.engines.requests import row_messages
+from mathgpt.engines.requests import row_messages, row_prompt
+from mathgpt.errors import StageError
 from mathgpt.evaluation.benchmarks import get_benchmark, load_benchmark
 from mathgpt.evaluation.fewshot import chat_messages, fewshot_prompt
 from mathgpt.evaluation.report import write_report
@@ -56,12 +57,23 @@ def _opt_int(value: Any) -> int | None:
 
 
 def _prediction_row(row: dict[str, Any]) -> dict[str, Any]:
-    prompt = row["prompt"] if row.get("prompt") is not None else json.dumps(row_messages(row))
+    prompt = row_prompt(row)
+    prompt = prompt if prompt is not None else json.dumps(row_messages(row))
     return {"benchmark": row["benchmark"], "problem_id": row["problem_id"], "sample": int(row["sample"]),
             "prompt": prompt, "completion": row["completion"], "answer": row["answer"], "reference": str(row["reference"]),
             "correct": bool(row["correct"]), "level": _opt_int(row.get("level")),
             "subject": row.get("subject") if isinstance(row.get("subject"), str) else None, "n_completion_tokens": int(row.get("n_completion_tokens") or 0),
             "error": row.get("error")}
+
+
+def _check_errors(rows: list[dict[str, Any]]) -> None:
+    """Engine errors are scored as wrong answers; all of them failing is a broken setup, not a score."""
+    errors = [r["error"] for r in rows if r.get("error")]
+    if errors and len(errors) == len(rows):
+        raise StageError(f"every one of the {len(rows)} generations failed in the engine, e.g.: {errors[0]}")
+    if errors:
+        log.warning("%d of %d generations failed in the engine and count as wrong, e.g.: %s",
+                    len(errors), len(rows), errors[0])
 
 
 def run_evaluation(cfg: EvaluationConfig, model_path: str, out_dir: str, name: str, mode: Mode) -> dict[str, Any]:
@@ -78,6 +90,7 @@ def run_evaluation(cfg: EvaluationConfig, model_path: str, out_dir: str, name: s
             rows = collect_exactly_once(
                 requests, lambda ds: generate(ds, cfg.engine, model_path, chat=mode == "chat").map(grade_prediction),
                 cfg.engine.max_pipeline_restarts)
+            _check_errors(rows)
             for bench in pending:
                 preds = sorted((_prediction_row(r) for r in rows if r["benchmark"] == bench),
                                key=lambda p: (p["problem_id"], p["sample"]))
