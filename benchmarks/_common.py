@@ -37,9 +37,9 @@ def report(title: str, rows: list[tuple[str, dict[str, Any]]], ratio_key: str, t
     """Print one line per measured variant and the ratio of the last one to the first (the baseline)."""
     keys = list(rows[0][1])
     print(f"\n{title}")
-    print(f"{'variant':34}" + "".join(f"{k:>16}" for k in keys))
+    print(f"{'variant':34}" + "".join(f"{k:>18}" for k in keys))
     for name, vals in rows:
-        print(f"{name:34}" + "".join(f"{_fmt(vals.get(k)):>16}" for k in keys))
+        print(f"{name:34}" + "".join(f"{_fmt(vals.get(k)):>18}" for k in keys))
     base, ours = rows[0][1][ratio_key], rows[-1][1][ratio_key]
     ratio = ours / base if higher_is_better else base / ours
     verdict = "" if target is None else ("  (target >= %.2f: %s)" % (target, "met" if ratio >= target else "NOT met"))

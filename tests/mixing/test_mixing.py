@@ -78,3 +78,16 @@ def test_sft_truncation_drop_and_packing_counts(tok):
     assert len(sft_rows(tok, [long, short], 64, "drop", False, counts)) == 1 and counts == {"sft_dropped": 1}
     packed = sft_rows(tok, [short] * 6, 64, "drop", True, {})
     assert all(len(r["input_ids"]) == 64 for r in packed) and sum(r["n_docs"] for r in packed) == 6
+
+
+def test_tokenization_keeps_equal_length_batches_ragged():
+    """Equal-length documents (a one-document batch, say) must stay a 1-D column of arrays: a 2-D
+    block becomes a fixed-shape tensor that Ray Data cannot unify with the ragged batches."""
+    import numpy as np
+
+    from mathgpt.mixing.tokenize import TokenizeUDF
+
+    udf = TokenizeUDF("builtin:tiny")
+    for texts in (["one document"], ["same words", "same words"], ["short", "a longer document"]):
+        col = udf({"id": np.array([str(i) for i in range(len(texts))]), "text": np.array(texts)})["input_ids"]
+        assert col.shape == (len(texts),) and all(isinstance(x, np.ndarray) and x.ndim == 1 for x in col)

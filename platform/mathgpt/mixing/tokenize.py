@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from mathgpt.models import resolve_model
+from mathgpt.raydata import ragged_column
 
 DEFAULT_CHAT_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
@@ -37,6 +38,6 @@ class TokenizeUDF:
         eos = self.tok.eos_token_id
         ids = [np.asarray(e + [eos], dtype=np.int32) for e in enc]
         out = {k: v for k, v in batch.items() if k != "text"}
-        out["input_ids"] = np.array(ids, dtype=object)
+        out["input_ids"] = ragged_column(ids)
         out["n_tokens"] = np.array([len(i) for i in ids], dtype=np.int64)
         return out
