@@ -42,6 +42,12 @@ def test_zero2_two_workers_loss_drops_and_export_generates(ray_local, shards, ti
     assert counts["final_metrics"]["step"] == 8
     m = read_metrics(str(tmp_path))[-1]
     assert m["tokens_seen"] == 8 * 1024 and m["tokens_per_s"] > 0 and 0 < m["mfu"] < 1 and m["grad_norm"] > 0
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "tensorboard")).Reload()
+    tb_losses = [e.value for e in events.Scalars("train/loss")]
+    assert [e.step for e in events.Scalars("train/loss")] == list(range(1, 9))
+    assert tb_losses == pytest.approx(losses) and "train/mfu" in events.Tags()["scalars"]
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "model")

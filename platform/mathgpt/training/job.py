@@ -42,7 +42,8 @@ def run_training(cfg: TrainConfig, stage: str, data_dir: str, out_dir: str, mode
         export_dir = join(out_dir, "model")
         loop_config = {"train": cfg.model_dump(mode="json"), "model_path": model_path, "tokenizer_path": model_path,
                        "use_gpu": cfg.use_gpu, "seq_len": seq_len, "pad_id": pad_id, "export_dir": export_dir,
-                       "metrics_path": join(out_dir, "metrics.jsonl"), "fail_marker": join(out_dir, ".failed-once"),
+                       "metrics_path": join(out_dir, "metrics.jsonl"), "tensorboard_dir": join(out_dir, "tensorboard"),
+                       "fail_marker": join(out_dir, ".failed-once"),
                        "fail_at_step": fail_at_step,
                        "attn_implementation": "flash_attention_2" if cfg.use_gpu and _has_flash_attn() else "sdpa"}
         trainer = TorchTrainer(
@@ -63,7 +64,7 @@ def run_training(cfg: TrainConfig, stage: str, data_dir: str, out_dir: str, mode
             raise StageError(f"{stage} failed: {result.error}")
         record.inputs = {"data": files, "model": model_path}
         record.outputs = {"model": export_dir, "checkpoint": result.checkpoint.path if result.checkpoint else None,
-                          "metrics": join(out_dir, "metrics.jsonl")}
+                          "metrics": join(out_dir, "metrics.jsonl"), "tensorboard": join(out_dir, "tensorboard")}
         record.counts = {"final_metrics": dict(result.metrics or {}), "seq_len": seq_len, "shards": len(files)}
     return record.counts
 

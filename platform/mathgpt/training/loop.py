@@ -18,6 +18,7 @@ from mathgpt.training.batches import collate
 from mathgpt.training.checkpoint import STATE, list_files, newest_valid, read_state, write_marker
 from mathgpt.training.deepspeed_config import batch_geometry, build_deepspeed_config, use_bf16
 from mathgpt.training.flops import flops_per_token, mfu
+from mathgpt.training.metrics import MetricsSink
 from mathgpt.training.schedule import lr_multiplier
 
 DS_TAG = "ds"
@@ -147,7 +148,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     batches = _micro_batches(ray.train.get_dataset_shard("train"), micro, int(config["pad_id"]))
     for _ in range(step * accum):  # the same data order as an uninterrupted run
         next(batches)
-    metrics_path = config.get("metrics_path")
+    sink = MetricsSink(config.get("metrics_path"), config.get("tensorboard_dir")) if rank == 0 else None
     fail_at = int(config.get("fail_at_step") or 0)
     while step < cfg.max_steps:
         start = time.perf_counter()
@@ -170,9 +171,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                    "tokens_seen": tokens_seen, "mfu": mfu(tps, flops_token, cfg.peak_tflops, world),
                    "memory_gb": (torch.cuda.max_memory_allocated() if on_gpu else
                                  resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / 2**30}
-        if rank == 0 and metrics_path:
-            with open(metrics_path, "a") as handle:
-                handle.write(json.dumps(metrics) + "\n")
+        if sink is not None:
+            sink.write(metrics)
         if step % cfg.checkpoint_every == 0 or step == cfg.max_steps:
             _save(engine, step, tokens_seen, rank, metrics)
         else:
@@ -180,4 +180,6 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         if fail_at and step == fail_at and rank == world - 1 and not os.path.exists(config["fail_marker"]):
             Path(config["fail_marker"]).write_text("failed once")  # fault-injection for tests: die once, mid-run
             os._exit(1)
+    if sink is not None:
+        sink.close()
     _export(engine, cfg, rank, config["export_dir"], config["tokenizer_path"])
