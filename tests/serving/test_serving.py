@@ -150,3 +150,30 @@ def test_killing_a_replica_under_load_is_survived(server):
     while time.time() < deadline and not (replica_ids() - before):
         time.sleep(1)
     assert replica_ids() - before, "the killed replica was not replaced"
+
+
+def test_a_stream_dropped_before_it_starts_gives_its_slot_back():
+    """A client that disconnects before the stream starts: the generator never runs, and its
+    `finally` never does; the slot must come back when the generator is dropped."""
+    import gc
+
+    from mathgpt.serving.app import Slot
+
+    class Owner:
+        in_flight = 0
+
+    async def stream(slot):
+        try:
+            yield "data"
+        finally:
+            slot.release()
+
+    owner = Owner()
+    slot = Slot(owner)
+    gen = slot.guard(stream(slot))
+    assert owner.in_flight == 1
+    del gen
+    gc.collect()
+    assert owner.in_flight == 0
+    slot.release()  # idempotent: a later release does not go below zero
+    assert owner.in_flight == 0

@@ -5,6 +5,7 @@ import json
 import logging
 import time
 import uuid
+import weakref
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,6 +24,29 @@ api = FastAPI(title="MathGPT", docs_url=None, redoc_url=None, openapi_url=None)
 
 def _error(status: int, message: str, kind: str = "invalid_request_error", **headers: str) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status, headers=headers or None)
+
+
+class Slot:
+    """One request's place in the ingress's concurrency limit, released exactly once.
+
+    A streamed response whose client goes away before the stream starts never runs its generator,
+    so its `finally` never runs either: the slot is then released when the generator is collected.
+    """
+
+    def __init__(self, owner: Any):
+        self.owner, self.held = owner, True
+        owner.in_flight += 1
+
+    def release(self) -> None:
+        """Give the slot back (idempotent)."""
+        if self.held:
+            self.held = False
+            self.owner.in_flight -= 1
+
+    def guard(self, stream: Any) -> Any:
+        """`stream`, with the slot released when it is garbage collected, started or not."""
+        weakref.finalize(stream, self.release)
+        return stream
 
 
 @serve.ingress(api)
@@ -80,16 +104,16 @@ class Ingress:
             return _error(429, "server busy: too many requests in flight, retry later", "rate_limit_error",
                           **{"Retry-After": "1"})
         rows = [self._row(req, chat, i) for i in range(req.n)]
-        self.in_flight += 1
-        if req.stream:  # the stream releases its slot when it ends
-            return StreamingResponse(self._sse(rows[0], req, chat), media_type="text/event-stream")
+        slot = Slot(self)
+        if req.stream:  # the stream releases its slot when it ends, or when it is dropped without starting
+            return StreamingResponse(slot.guard(self._sse(rows[0], req, chat, slot)), media_type="text/event-stream")
         try:
             outs = await self.model.generate.remote(rows)
         except Exception:  # noqa: BLE001 - never leak a stack trace to the client
             log.exception("generation failed")
             return _error(500, "internal error during generation", "server_error")
         finally:
-            self.in_flight -= 1
+            slot.release()
         return self._response(req, chat, outs, len(prompt_ids))
 
     def _prompt_ids(self, req: Any, chat: bool) -> list[int]:
@@ -123,7 +147,7 @@ class Ingress:
                 "usage": {"prompt_tokens": n_prompt, "completion_tokens": completion_tokens,
                           "total_tokens": n_prompt + completion_tokens}}
 
-    async def _sse(self, row: dict[str, Any], req: Any, chat: bool) -> Any:
+    async def _sse(self, row: dict[str, Any], req: Any, chat: bool, slot: Slot) -> Any:
         cid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
         kind = "chat.completion.chunk" if chat else "text_completion"
 
@@ -144,7 +168,7 @@ class Ingress:
             log.exception("streaming failed")
             yield f"data: {json.dumps({'error': {'message': 'internal error during generation', 'type': 'server_error'}})}\n\n"
         finally:
-            self.in_flight -= 1
+            slot.release()
 
 
 @api.exception_handler(Exception)

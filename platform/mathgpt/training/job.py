@@ -32,6 +32,7 @@ def run_training(cfg: TrainConfig, stage: str, data_dir: str, out_dir: str, mode
     files = list_files(data_dir, (".parquet",))
     if not files:
         raise StageError(f"{data_dir}: no training shards")
+    _warn_if_no_cpu_left_for_data(cfg.num_workers)
     out_dir = str(Path(out_dir).resolve()) if "://" not in out_dir else out_dir
     os.makedirs(out_dir, exist_ok=True)
     with stage_record(out_dir, stage, cfg.model_dump(mode="json")) as record:
@@ -67,6 +68,17 @@ def run_training(cfg: TrainConfig, stage: str, data_dir: str, out_dir: str, mode
                           "metrics": join(out_dir, "metrics.jsonl"), "tensorboard": join(out_dir, "tensorboard")}
         record.counts = {"final_metrics": dict(result.metrics or {}), "seq_len": seq_len, "shards": len(files)}
     return record.counts
+
+
+def _warn_if_no_cpu_left_for_data(num_workers: int) -> None:
+    """Each Train worker holds a CPU; Ray Data needs at least one more to read the shards, or training waits forever."""
+    import ray
+
+    cpus = float(ray.cluster_resources().get("CPU", 0))
+    if cpus - num_workers < 1:
+        log.warning("Ray has %g CPU(s) and the %d training worker(s) hold one each: Ray Data has none left to "
+                    "read the shards, and training will wait until the cluster grows. Give Ray more CPUs "
+                    "(`ray.num_cpus` in the recipe for a local run) or use fewer workers.", cpus, num_workers)
 
 
 def _pad_id(model_path: str) -> int:
