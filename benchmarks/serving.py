@@ -2,8 +2,8 @@
 
 The app from `mathgpt.serving` (FastAPI ingress → one transformers model replica, tiny model, CPU) on
 127.0.0.1, queried over HTTP with /v1/completions; the baseline calls the same backend class
-(`HFModel.generate`) in this process with the same requests and the same number of concurrent
-callers. Prints p50/p99 latency and requests/s at 1, 8 and 32 concurrent clients, and the overhead
+(`HFModel.generate_now`, one request per engine call) in this process with the same requests and the
+same number of concurrent callers; Serve batches concurrent requests (`serving.max_batch_size`). Prints p50/p99 latency and requests/s at 1, 8 and 32 concurrent clients, and the overhead
 (Serve minus in-process p50; Serve requests/s as a share of in-process).
 
     python benchmarks/serving.py [--requests 64] [--max-tokens 16] [--concurrency 1,8,32]
@@ -76,7 +76,7 @@ async def through_serve(base: str, key: str, items: list[str], concurrency: int,
 
 async def in_process(model, items: list[str], concurrency: int, max_tokens: int) -> dict[str, float]:
     async def call(prompt: str) -> None:
-        await asyncio.to_thread(model.generate, [request_row(prompt, max_tokens)])
+        await asyncio.to_thread(model.generate_now, [request_row(prompt, max_tokens)])
 
     return await drive(call, items, concurrency)
 

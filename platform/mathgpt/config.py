@@ -331,6 +331,9 @@ class ServingConfig(StrictModel):
     max_n: int = Field(4, ge=1, description="Largest n a request may ask for.")
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Larger bodies get 413.")
     max_ongoing_requests: int = Field(8, ge=1, description="Per-replica concurrency limit (then 503).")
+    max_batch_size: int = Field(8, ge=1, description="hf: concurrent requests generated together in one batch.")
+    batch_wait_timeout_s: float = Field(
+        0.01, ge=0, description="hf: how long a request waits for others to share its batch.")
     min_replicas: int = Field(1, ge=0, description="Autoscaling minimum replicas.")
     max_replicas: int = Field(1, ge=1, description="Autoscaling maximum replicas.")
     target_ongoing_requests: float = Field(4.0, gt=0, description="Autoscaling target per replica.")

@@ -108,6 +108,16 @@ def test_backpressure_then_bounded_load_without_5xx(server):
     assert not any(c >= 500 for c in codes) and codes.count(200) >= 100
 
 
+def test_concurrent_requests_are_batched_without_changing_their_answers(server):
+    """Requests that share an engine batch get the same completions as when sent one at a time."""
+    bodies = [{"model": "mathgpt", "prompt": f"Question {i}: how many?", "max_tokens": 6 + i, "temperature": 0.8,
+               "seed": 100 + i} for i in range(4)]
+    alone = [_post(server, "/v1/completions", b).json()["choices"][0]["text"] for b in bodies]
+    with cf.ThreadPoolExecutor(4) as pool:
+        together = [r.json()["choices"][0]["text"] for r in pool.map(lambda b: _post(server, "/v1/completions", b), bodies)]
+    assert together == alone
+
+
 def test_evaluation_through_the_served_endpoint_with_the_http_engine(server, tmp_path, monkeypatch):
     from mathgpt.evaluation.job import run_evaluation
 

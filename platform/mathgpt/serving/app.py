@@ -181,9 +181,11 @@ def build_app(settings: dict[str, Any]) -> Any:
     """The bound application: Ingress → model deployment (hf or vllm) with autoscaling and backpressure."""
     limit = int(settings["max_ongoing_requests"])
     backend = HFModel if settings.get("backend", "hf") == "hf" else VLLMModel
-    model_args = [settings["model_path"], int(settings["context_length"])]
+    model_args: list[Any] = [settings["model_path"], int(settings["context_length"])]
     if backend is VLLMModel:
         model_args.append(settings.get("engine_kwargs") or {})
+    else:
+        model_args += [int(settings.get("max_batch_size", 8)), float(settings.get("batch_wait_timeout_s", 0.01))]
     model = serve.deployment(backend, name="Model").options(
         autoscaling_config={"min_replicas": settings["min_replicas"], "max_replicas": settings["max_replicas"],
                             "target_ongoing_requests": settings["target_ongoing_requests"]},

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 import uuid
 from typing import Any, AsyncIterator, Iterator
+
+from ray import serve
 
 
 def _holdback(row: dict[str, Any]) -> int:
@@ -13,18 +16,37 @@ def _holdback(row: dict[str, Any]) -> int:
 
 
 class HFModel:
-    """transformers generation in a Serve replica; one generation at a time per replica."""
+    """transformers generation in a Serve replica.
 
-    def __init__(self, model_path: str, max_model_len: int):
+    Concurrent requests are batched (`serve.batch`: up to `max_batch_size` requests, waiting at most
+    `batch_wait_timeout_s` for company) into one `generate_rows` call; every row samples from its own
+    seeded generator, so a completion does not depend on the requests it was batched with.
+    """
+
+    def __init__(self, model_path: str, max_model_len: int, max_batch_size: int = 8,
+                 batch_wait_timeout_s: float = 0.01):
         from mathgpt.engines.hf import HFGenerator
 
         self.gen = HFGenerator(model_path, max_model_len)
         self.lock = threading.Lock()
+        self.generate.set_max_batch_size(max_batch_size)
+        self.generate.set_batch_wait_timeout_s(batch_wait_timeout_s)
 
-    def generate(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Completions for request rows (the engine contract of mathgpt.engines)."""
+    def generate_now(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Completions for request rows (the engine contract of mathgpt.engines), in the calling thread."""
         with self.lock:
             return self.gen.generate_rows(rows)
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
+    async def generate(self, requests: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+        """Completions for each request's rows; concurrent requests share one engine batch."""
+        flat = [row for rows in requests for row in rows]
+        outs = await asyncio.get_running_loop().run_in_executor(None, self.generate_now, flat)
+        result, start = [], 0
+        for rows in requests:
+            result.append(outs[start:start + len(rows)])
+            start += len(rows)
+        return result
 
     def stream(self, row: dict[str, Any]) -> Iterator[str]:
         """Text deltas as tokens arrive (text that could still turn into a stop string is held back)."""
