@@ -111,7 +111,7 @@ def main() -> None:
             bare = asyncio.run(in_process(local, items, c, args.max_tokens))
             for name, r in (("in-process", bare), ("ray serve", ours)):
                 print(f"{c:8d} {name:12} {r['p50 ms']:9.1f} {r['p99 ms']:9.1f} {r['req/s']:8.2f}")
-            print(f"{c:8d} overhead: p50 +{ours['p50 ms'] - bare['p50 ms']:.1f} ms, "
+            print(f"{c:8d} overhead: p50 {ours['p50 ms'] - bare['p50 ms']:+.1f} ms, "
                   f"throughput {ours['req/s'] / bare['req/s']:.3f} of in-process")
     finally:
         stop()
