@@ -27,6 +27,7 @@ from mathgpt.io import (
 )
 from mathgpt.manifest import stage_record
 from mathgpt.raydata import map_with_actors
+from mathgpt.render import solved_chat, solved_document
 from mathgpt.schemas import CHAT, DOCUMENT
 from mathgpt.synthesis.sample import sample_to_chat, sample_to_document
 
@@ -62,11 +63,9 @@ def ingest(cfg: CurationConfig, synthesis_dir: str | None, out_dir: str) -> tupl
             solution = p.get("solution") or ""
             if p.get("answer") and "\\boxed" not in solution:
                 solution = f"{solution}\nThe answer is \\boxed{{{p['answer']}}}."
-            did = f"ps-{p['id']}"
-            docs.append({"id": did, "source": src.name, "kind": "problem_solving", "n_tokens": None,
-                         "text": cfg.document_template.format(problem=p["problem"], solution=solution.strip())})
-            chats.append({"id": did, "source": src.name, "messages": [
-                {"role": "user", "content": p["problem"]}, {"role": "assistant", "content": solution.strip()}]})
+            did, solution = f"ps-{p['id']}", solution.strip()
+            docs.append(solved_document(did, src.name, "problem_solving", p["problem"], solution, cfg.document_template))
+            chats.append(solved_chat(did, src.name, p["problem"], solution))
     if cfg.include_synthesis and synthesis_dir and exists(synthesis_dir):
         samples = _synthesis_samples(synthesis_dir)
         docs.extend(sample_to_document(s, cfg.document_template) for s in samples)

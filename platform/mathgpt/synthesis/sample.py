@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mathgpt.render import solved_chat, solved_document
 from mathgpt.schemas import SAMPLE
 
 
@@ -21,12 +22,10 @@ def make_sample(sid: str, problem: dict[str, Any], method: str, model: str, prom
 
 def sample_to_document(sample: dict[str, Any], template: str) -> dict[str, Any]:
     """A synthetic/<method> Document: the problem and the sample's solution in the template."""
-    return {"id": f"syn-{sample['id']}", "source": f"synthesis/{sample['method']}", "kind": f"synthetic/{sample['method']}",
-            "text": template.format(problem=sample["problem"], solution=sample["completion"]), "n_tokens": None}
+    return solved_document(f"syn-{sample['id']}", f"synthesis/{sample['method']}", f"synthetic/{sample['method']}",
+                           sample["problem"], sample["completion"], template)
 
 
 def sample_to_chat(sample: dict[str, Any]) -> dict[str, Any]:
     """A Chat: the problem as the user turn, the sample's solution as the assistant turn."""
-    return {"id": f"syn-{sample['id']}", "source": f"synthesis/{sample['method']}",
-            "messages": [{"role": "user", "content": sample["problem"]},
-                         {"role": "assistant", "content": sample["completion"]}]}
+    return solved_chat(f"syn-{sample['id']}", f"synthesis/{sample['method']}", sample["problem"], sample["completion"])

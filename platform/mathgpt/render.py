@@ -1,0 +1,20 @@
+"""A solved problem as training data: a CPT Document (template text) and an SFT Chat (user/assistant turns).
+
+Curation renders bundled problem sets and synthesis samples through these, so both look alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def solved_document(doc_id: str, source: str, kind: str, problem: str, solution: str, template: str) -> dict[str, Any]:
+    """A Document whose text is the problem and its solution in the template."""
+    return {"id": doc_id, "source": source, "kind": kind, "n_tokens": None,
+            "text": template.format(problem=problem, solution=solution)}
+
+
+def solved_chat(chat_id: str, source: str, problem: str, solution: str) -> dict[str, Any]:
+    """A Chat: the problem as the user turn, the solution as the assistant turn."""
+    return {"id": chat_id, "source": source,
+            "messages": [{"role": "user", "content": problem}, {"role": "assistant", "content": solution}]}
