@@ -33,7 +33,7 @@ from mathgpt.schemas import PACKED_SEQUENCE
 from mathgpt.training.batches import collate
 from mathgpt.training.deepspeed_config import batch_geometry
 from mathgpt.training.flops import flops_per_token, mfu
-from mathgpt.training.job import read_metrics, run_training
+from mathgpt.training.job import attention_implementation, read_metrics, run_training
 from mathgpt.training.schedule import lr_multiplier
 
 PRESETS = {  # hidden, layers, heads, kv heads, intermediate, vocab (None: the tokenizer's)
@@ -81,8 +81,8 @@ def bare_loop(cfg: TrainConfig, model_dir: str, shard_dir: str, gpu: bool, warmu
         torch.set_num_threads(1)  # what one Ray Train CPU worker gets (OMP_NUM_THREADS=1)
     device = "cuda" if gpu else "cpu"
     torch.manual_seed(cfg.seed)
-    attn = "flash_attention_2" if gpu and _has_flash_attn() else "sdpa"
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation=attn).to(device)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32,
+                                                 attn_implementation=attention_implementation(gpu)).to(device)
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
@@ -127,12 +127,6 @@ def ray_train(cfg: TrainConfig, model_dir: str, shard_dir: str, warmup: int) -> 
     return {"workers": cfg.num_workers, "tokens/s/worker": tps / cfg.num_workers,
             "MFU": float(np.mean([m["mfu"] for m in metrics])),
             "peak memory GiB": float(max(m["memory_gb"] for m in metrics))}
-
-
-def _has_flash_attn() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("flash_attn") is not None
 
 
 def main() -> None:

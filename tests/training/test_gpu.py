@@ -1,16 +1,15 @@
 """GPU training paths (marked `gpu`, skipped without CUDA): bf16, flash-attention on packed rows, ZeRO-3."""
 
-import importlib.util
-
 import pytest
 
 from mathgpt.config import TrainConfig
 from mathgpt.io import write_parquet
 from mathgpt.mixing.pack import pack_documents
 from mathgpt.schemas import PACKED_SEQUENCE
+from mathgpt.training.job import attention_implementation
 
 pytestmark = pytest.mark.gpu
-ATTN = "flash_attention_2" if importlib.util.find_spec("flash_attn") else "sdpa"
+ATTN = attention_implementation(on_gpu=True)
 
 
 @pytest.fixture(scope="module")

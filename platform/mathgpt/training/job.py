@@ -46,7 +46,7 @@ def run_training(cfg: TrainConfig, stage: str, data_dir: str, out_dir: str, mode
                        "metrics_path": join(out_dir, "metrics.jsonl"), "tensorboard_dir": join(out_dir, "tensorboard"),
                        "fail_marker": join(out_dir, ".failed-once"),
                        "fail_at_step": fail_at_step,
-                       "attn_implementation": "flash_attention_2" if cfg.use_gpu and _has_flash_attn() else "sdpa"}
+                       "attn_implementation": attention_implementation(cfg.use_gpu)}
         trainer = TorchTrainer(
             train_loop_per_worker, train_loop_config=loop_config,
             scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu),
@@ -88,10 +88,11 @@ def _pad_id(model_path: str) -> int:
     return int(tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
 
 
-def _has_flash_attn() -> bool:
+def attention_implementation(on_gpu: bool) -> str:
+    """flash-attention 2 on GPU when installed (varlen over packed documents), else SDPA with the block mask."""
     import importlib.util
 
-    return importlib.util.find_spec("flash_attn") is not None
+    return "flash_attention_2" if on_gpu and importlib.util.find_spec("flash_attn") is not None else "sdpa"
 
 
 def read_metrics(out_dir: str) -> list[dict[str, Any]]:
