@@ -86,8 +86,20 @@ def test_zero3_worker_killed_mid_run_resumes_from_last_checkpoint(ray_local, sha
     assert AutoModelForCausalLM.from_pretrained(tmp_path / "model").num_parameters() > 0
 
 
+def test_complete_checkpoint_ray_never_registered_is_found_on_storage(ray_local, shards, tiny_model, tmp_path,
+                                                                       capfd):
+    """A worker can die after uploading a checkpoint but before Ray Train's controller registers it."""
+    with pytest.raises(StageError):
+        run_training(_cfg(max_steps=4, max_failures=0), "train_cpt", shards, str(tmp_path), tiny_model,
+                     fail_at_step=2)
+    (tmp_path / "ray" / "train_cpt" / "checkpoint_manager_snapshot.json").unlink(missing_ok=True)  # often never written
+    run_training(_cfg(max_steps=4, max_failures=0), "train_cpt", shards, str(tmp_path), tiny_model)
+    assert [m["step"] for m in read_metrics(str(tmp_path))] == [1, 2, 3, 4]
+    assert "found a complete one on storage" in capfd.readouterr().out
+
+
 def test_incomplete_newest_checkpoint_is_skipped(tmp_path):
-    from mathgpt.training.checkpoint import list_files, newest_valid, write_marker
+    from mathgpt.training.checkpoint import list_files, newest_valid, newest_valid_in, write_marker
 
     good, bad = tmp_path / "checkpoint_1", tmp_path / "checkpoint_2"
     for d in (good, bad):
@@ -97,5 +109,7 @@ def test_incomplete_newest_checkpoint_is_skipped(tmp_path):
     (bad / "w.pt").write_bytes(b"x" * 10)  # truncated after the marker was written
     assert "truncated" in validate(str(bad))
     assert newest_valid(str(bad)) == str(good)
+    assert newest_valid_in(str(tmp_path)) == str(good)
     (good / "COMPLETE.json").unlink()
-    assert newest_valid(str(bad)) is None
+    assert newest_valid(str(bad)) is None and newest_valid_in(str(tmp_path)) is None
+    assert newest_valid_in(str(tmp_path / "missing")) is None

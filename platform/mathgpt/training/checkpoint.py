@@ -49,8 +49,18 @@ def validate(root: str) -> str | None:
 def newest_valid(latest: str) -> str | None:
     """The newest complete checkpoint among `latest` and its sibling checkpoints (newest first)."""
     parent = Path(latest).parent
-    candidates = sorted((p for p in parent.iterdir() if p.is_dir() and p.name.startswith("checkpoint")),
-                        key=lambda p: p.name, reverse=True) if parent.exists() else [Path(latest)]
+    return newest_valid_in(str(parent)) if parent.exists() else _first_valid([Path(latest)])
+
+
+def newest_valid_in(root: str) -> str | None:
+    """The newest complete checkpoint directly under `root` (Ray Train names them checkpoint_<timestamp>)."""
+    if not Path(root).is_dir():
+        return None
+    return _first_valid(sorted((p for p in Path(root).iterdir() if p.is_dir() and p.name.startswith("checkpoint")),
+                               key=lambda p: p.name, reverse=True))
+
+
+def _first_valid(candidates: list[Path]) -> str | None:
     for cand in candidates:
         reason = validate(str(cand))
         if reason is None:

@@ -44,6 +44,7 @@ def run_training(cfg: TrainConfig, stage: str, data_dir: str, out_dir: str, mode
         loop_config = {"train": cfg.model_dump(mode="json"), "model_path": model_path, "tokenizer_path": model_path,
                        "use_gpu": cfg.use_gpu, "seq_len": seq_len, "pad_id": pad_id, "export_dir": export_dir,
                        "metrics_path": join(out_dir, "metrics.jsonl"), "tensorboard_dir": join(out_dir, "tensorboard"),
+                       "checkpoint_root": join(out_dir, "ray", stage),
                        "fail_marker": join(out_dir, ".failed-once"),
                        "fail_at_step": fail_at_step,
                        "attn_implementation": attention_implementation(cfg.use_gpu)}

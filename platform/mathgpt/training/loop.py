@@ -15,7 +15,7 @@ import numpy as np
 
 from mathgpt.config import TrainConfig
 from mathgpt.training.batches import collate
-from mathgpt.training.checkpoint import STATE, list_files, newest_valid, read_state, write_marker
+from mathgpt.training.checkpoint import STATE, list_files, newest_valid, newest_valid_in, read_state, write_marker
 from mathgpt.training.deepspeed_config import batch_geometry, build_deepspeed_config, use_bf16
 from mathgpt.training.flops import flops_per_token, mfu
 from mathgpt.training.metrics import MetricsSink
@@ -64,28 +64,42 @@ def _save(engine: Any, step: int, tokens_seen: int, rank: int, metrics: dict[str
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
 
 
-def _restore(engine: Any, rank: int) -> tuple[int, int]:
-    """(step, tokens seen) from the newest complete checkpoint, or (0, 0) on a fresh run."""
-    import torch
+def _restore(engine: Any, rank: int, checkpoint_root: str | None) -> tuple[int, int]:
+    """(step, tokens seen) from the newest complete checkpoint, or (0, 0) on a fresh run.
+
+    Ray Train hands back the newest checkpoint its controller registered. A worker that dies right after
+    uploading a checkpoint can leave one that is complete on storage but never registered, so on local or
+    mounted storage the run's checkpoint directory is scanned too and the newest complete one wins.
+    """
     import ray.train
 
     ckpt = ray.train.get_checkpoint()
-    if ckpt is None:
-        return 0, 0
-    with ckpt.as_directory() as local:
-        source = local
-        if os.path.isdir(ckpt.path):  # local or mounted storage: fall back past incomplete checkpoints
-            source = newest_valid(ckpt.path) or ""
-        if not source:
+    if ckpt is not None and os.path.isdir(ckpt.path):  # local or mounted storage: skip incomplete checkpoints
+        source = newest_valid(ckpt.path)
+        if source is None:
             print("[train] no complete checkpoint found; starting from scratch", flush=True)
-            return 0, 0
-        engine.load_checkpoint(source, tag=DS_TAG)
-        state = read_state(source)
-        rng = Path(source, f"rng-rank{rank}.pt")
-        if rng.exists():
-            _set_rng_state(torch.load(rng, weights_only=False))
-        print(f"[train] rank {rank} resumed from {source} at step {state['step']}", flush=True)
-        return int(state["step"]), int(state.get("tokens_seen", 0))
+        return _load(engine, rank, source)
+    if ckpt is not None:  # remote storage: Ray downloads the registered checkpoint
+        with ckpt.as_directory() as local:
+            return _load(engine, rank, local)
+    found = newest_valid_in(checkpoint_root) if checkpoint_root and "://" not in checkpoint_root else None
+    if found:
+        print(f"[train] Ray Train registered no checkpoint; found a complete one on storage: {found}", flush=True)
+    return _load(engine, rank, found)
+
+
+def _load(engine: Any, rank: int, source: str | None) -> tuple[int, int]:
+    import torch
+
+    if not source:
+        return 0, 0
+    engine.load_checkpoint(source, tag=DS_TAG)
+    state = read_state(source)
+    rng = Path(source, f"rng-rank{rank}.pt")
+    if rng.exists():
+        _set_rng_state(torch.load(rng, weights_only=False))
+    print(f"[train] rank {rank} resumed from {source} at step {state['step']}", flush=True)
+    return int(state["step"]), int(state.get("tokens_seen", 0))
 
 
 def _export(engine: Any, cfg: TrainConfig, rank: int, export_dir: str, tokenizer_path: str) -> None:
@@ -143,7 +157,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         dist_init_required=False)
     if cfg.compile:
         engine.compile()
-    step, tokens_seen = _restore(engine, rank)
+    step, tokens_seen = _restore(engine, rank, config.get("checkpoint_root"))
     micro, accum, _ = batch_geometry(cfg, world, seq_len)
     batches = _micro_batches(ray.train.get_dataset_shard("train"), micro, int(config["pad_id"]))
     for _ in range(step * accum):  # the same data order as an uninterrupted run
