@@ -98,6 +98,15 @@ def test_complete_checkpoint_ray_never_registered_is_found_on_storage(ray_local,
     assert "found a complete one on storage" in capfd.readouterr().out
 
 
+def test_torch_compile_trains_like_eager(ray_local, shards, tiny_model, tmp_path, capfd):
+    eager, compiled = tmp_path / "eager", tmp_path / "compiled"
+    run_training(_cfg(num_workers=1, max_steps=3), "train_cpt", shards, str(eager), tiny_model)
+    run_training(_cfg(num_workers=1, max_steps=3, compile=True), "train_cpt", shards, str(compiled), tiny_model)
+    assert "model compiled with torch.compile (True)" in capfd.readouterr().out
+    a, b = ([m["loss"] for m in read_metrics(str(d))] for d in (eager, compiled))
+    assert len(b) == 3 and b == pytest.approx(a, rel=1e-3)
+
+
 def test_incomplete_newest_checkpoint_is_skipped(tmp_path):
     from mathgpt.training.checkpoint import list_files, newest_valid, newest_valid_in, write_marker
 

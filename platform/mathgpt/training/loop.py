@@ -157,6 +157,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         dist_init_required=False)
     if cfg.compile:
         engine.compile()
+        print(f"[train] rank {rank}: model compiled with torch.compile ({engine.is_compiled})", flush=True)
     step, tokens_seen = _restore(engine, rank, config.get("checkpoint_root"))
     micro, accum, _ = batch_geometry(cfg, world, seq_len)
     batches = _micro_batches(ray.train.get_dataset_shard("train"), micro, int(config["pad_id"]))
