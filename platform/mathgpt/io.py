@@ -49,6 +49,13 @@ def exists(path: str) -> bool:
     return fs.get_file_info(inner).type != pafs.FileType.NotFound
 
 
+def clear_dir(path: str) -> None:
+    """Empty a local folder or URI prefix, if it exists."""
+    fs, inner = filesystem(path)
+    if fs.get_file_info(inner).type == pafs.FileType.Directory:
+        fs.delete_dir_contents(inner)
+
+
 def join(base: str, *parts: str) -> str:
     """Join path parts onto a local path or URI."""
     return "/".join([base.rstrip("/"), *parts]) if "://" in base else str(Path(base, *parts))

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from mathgpt.config import MinHashConfig
 from mathgpt.curation.decontaminate import BenchmarkIndex
@@ -40,3 +41,12 @@ def test_decontamination_catches_a_hidden_problem_and_ignores_short_phrases():
     assert index.hits(doc) == {"gsm8k": problem.count(" ") + 1 - 13 + 1}
     assert index.hits("How many clips did Natalia sell? She sold half as many in May.") == {}
     assert index.hits("") == {}
+
+
+def test_a_source_that_reuses_ids_fails_curation_by_name():
+    from mathgpt.curation.job import _require_unique_ids
+    from mathgpt.errors import StageError
+
+    _require_unique_ids([{"id": "web/1"}, {"id": "web/2"}])
+    with pytest.raises(StageError, match=r"1 document id\(s\) occur more than once, e.g. \['web/1'\]"):
+        _require_unique_ids([{"id": "web/1"}, {"id": "web/2"}, {"id": "web/1"}])

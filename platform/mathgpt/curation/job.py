@@ -14,6 +14,7 @@ from mathgpt.curation.minhash import SignatureUDF, near_duplicate_clusters
 from mathgpt.curation.report import write_reports
 from mathgpt.curation.text import exact_key
 from mathgpt.datasets import load_problems
+from mathgpt.errors import StageError
 from mathgpt.evaluation.benchmarks import available_benchmarks, load_benchmark
 from mathgpt.io import (
     FieldError,
@@ -79,6 +80,14 @@ def _synthesis_samples(synthesis_dir: str) -> list[dict[str, Any]]:
     return [row for f in files for row in read_parquet_rows(f)]
 
 
+def _require_unique_ids(docs: list[dict[str, Any]]) -> None:
+    """Dedup, decontamination and the mix stage's join all key documents by id."""
+    repeated = sorted(i for i, n in Counter(d["id"] for d in docs).items() if n > 1)
+    if repeated:
+        raise StageError(f"curate: {len(repeated)} document id(s) occur more than once, e.g. {repeated[:5]}: "
+                         "a source reuses ids; point its `id_field` at a unique field")
+
+
 def exact_duplicates(docs: list[dict[str, Any]]) -> dict[str, str]:
     """Removed id → kept id for exact duplicates (the smallest id of each group is kept)."""
     groups: dict[str, list[str]] = {}
@@ -95,6 +104,7 @@ def run_curation(cfg: CurationConfig, synthesis_dir: str | None, out_dir: str) -
     """Ingest → exact dedup → MinHash near-dup → decontaminate; writes documents, chats, reports, manifest."""
     with stage_record(out_dir, "curate", cfg.model_dump(mode="json")) as record:
         docs, chats, reports = ingest(cfg, synthesis_dir, out_dir)
+        _require_unique_ids(docs)
         record.inputs = {"sources": reports, "synthesis_dir": synthesis_dir}
         removed: dict[str, dict[str, Any]] = {}
         if cfg.exact_dedup:

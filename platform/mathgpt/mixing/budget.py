@@ -5,8 +5,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from mathgpt.config import MixtureComponent
-from mathgpt.errors import ConfigError
+from typing import Any
+
+from mathgpt.config import MixingConfig, MixtureComponent
+from mathgpt.errors import ConfigError, StageError
 
 
 def kind_matches(component_kind: str, doc_kind: str) -> bool:
@@ -54,3 +56,38 @@ def plan(lengths: list[int], budget: int, seed: int) -> list[Pick]:
             picks.append(Pick(i, take))
             left -= take
     return picks
+
+
+def components(cfg: MixingConfig, kinds: set[str]) -> list[MixtureComponent]:
+    """The recipe's mixture components, or one per document kind (every document once) when it names none."""
+    return cfg.components or [MixtureComponent(kind=k, weight=1.0) for k in sorted(kinds)]
+
+
+def mixture_picks(ids: list[str], kinds: list[str], lengths: list[int],
+                  cfg: MixingConfig) -> tuple[list[tuple[str, int]], dict[str, Any]]:
+    """The shuffled (document id, tokens used) picks of the mixture and the per-kind token accounting."""
+    comps = components(cfg, set(kinds))
+    if cfg.components:
+        budgets = targets(comps, cfg.total_tokens)
+    else:  # no recipe mixture: every document once
+        budgets = {c.kind: sum(n for n, k in zip(lengths, kinds) if k == c.kind) for c in comps}
+    picks: list[tuple[str, int]] = []
+    accounting: dict[str, Any] = {}
+    for i, comp in enumerate(comps):
+        members = [j for j, k in enumerate(kinds) if kind_matches(comp.kind, k)]
+        if not members:
+            raise StageError(f"mixture component {comp.kind!r} has no documents after curation")
+        member_lengths = [int(lengths[j]) for j in members]
+        chosen = plan(member_lengths, budgets[comp.kind], cfg.seed + i)
+        picks.extend((ids[members[p.index]], p.n_tokens) for p in chosen)
+        available = sum(member_lengths)
+        accounting[comp.kind] = {"documents": len(members), "available_tokens": available,
+                                 "target_tokens": budgets[comp.kind],
+                                 "realised_tokens": sum(p.n_tokens for p in chosen),
+                                 "epochs": round(budgets[comp.kind] / available, 4),
+                                 "cut_documents": sum(1 for p in chosen if p.n_tokens < member_lengths[p.index])}
+    random.Random(cfg.seed).shuffle(picks)
+    total = sum(a["realised_tokens"] for a in accounting.values())
+    for a in accounting.values():
+        a["share"] = round(a["realised_tokens"] / total, 6) if total else 0.0
+    return picks, accounting

@@ -1,0 +1,200 @@
+"""Packed CPT shards at cluster scale; the driver never holds the text or the tokens.
+
+1. Documents stream through tokenizer actors into `tokenized/` Parquet (id, kind, n_tokens, input_ids).
+2. The mixture is planned on the driver from (id, kind, n_tokens) alone (`mathgpt.mixing.budget`), and the
+   picked token stream is cut into groups of exactly shard_rows x seq_len tokens: a document that crosses a
+   group boundary is split there, just as packing splits a document across two rows.
+3. Ray Data joins the plan with the tokens and packs each group into one shard in its own task. Because
+   every group starts on a row boundary, the shards are identical to packing the whole stream in one
+   process. A shard is written atomically and counts as done; a re-run with the same plan skips it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mathgpt.config import MixingConfig
+from mathgpt.errors import StageError
+from mathgpt.io import clear_dir, exists, filesystem, join, list_files, read_json, write_json, write_parquet
+from mathgpt.mixing.budget import mixture_picks
+from mathgpt.mixing.pack import Packer
+from mathgpt.schemas import PACKED_SEQUENCE
+
+log = logging.getLogger(__name__)
+DONE = "_COMPLETE.json"
+PLAN = "_plan.json"
+
+
+def shard_path(cpt_dir: str, group: int) -> str:
+    return join(cpt_dir, f"shard-{group:05d}.parquet")
+
+
+def tokenize_to_parquet(documents: str, tokenizer: str, out_dir: str, max_actors: int = 4) -> list[str]:
+    """Tokenize every document into Parquet files under out_dir; skipped when a complete run is there."""
+    import pyarrow.parquet as pq
+    import ray.data
+
+    from mathgpt.mixing.tokenize import TokenizeUDF
+
+    fs, inner = filesystem(documents)
+    n_docs = pq.ParquetFile(inner, filesystem=fs).metadata.num_rows
+    info = fs.get_file_info(inner)
+    stamp = {"documents": documents, "rows": n_docs, "bytes": info.size,
+             "mtime_ns": info.mtime_ns, "tokenizer": tokenizer}
+    marker = join(out_dir, DONE)
+    if exists(marker) and read_json(marker) == stamp:
+        log.info("tokenized documents found in %s, skipping tokenization", out_dir)
+        return list_files(out_dir, (".parquet",))
+    clear_dir(out_dir)
+    ray.data.read_parquet(documents, columns=["id", "kind", "text"]).map_batches(
+        TokenizeUDF, fn_constructor_kwargs={"tokenizer": tokenizer}, batch_size=256, batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=max_actors)).write_parquet(out_dir)
+    files = list_files(out_dir, (".parquet",))
+    written = sum(pq.ParquetFile(filesystem(f)[1], filesystem=filesystem(f)[0]).metadata.num_rows for f in files)
+    if written != n_docs:
+        raise StageError(f"{out_dir}: tokenization wrote {written} rows for the {n_docs} documents of {documents}")
+    write_json(stamp, marker)
+    return files
+
+
+def plan_segments(index: pa.Table, cfg: MixingConfig) -> tuple[pa.Table, dict[str, Any], int]:
+    """The mixture as (id, group, order, start, stop) token segments, its per-kind accounting, and its groups."""
+    picks, accounting = mixture_picks(index.column("id").to_pylist(), index.column("kind").to_pylist(),
+                                      index.column("n_tokens").to_pylist(), cfg)
+    group_tokens = cfg.shard_rows * cfg.seq_len
+    cols: dict[str, list] = {"id": [], "group": [], "order": [], "start": [], "stop": []}
+    offset = 0
+    for doc_id, n in picks:
+        start = 0
+        while start < n:
+            group = offset // group_tokens
+            take = min((group + 1) * group_tokens - offset, n - start)
+            for key, value in zip(cols, (doc_id, group, len(cols["order"]), start, start + take)):
+                cols[key].append(value)
+            start += take
+            offset += take
+    table = pa.table({"id": pa.array(cols["id"], pa.string()), "group": pa.array(cols["group"], pa.int64()),
+                      "order": pa.array(cols["order"], pa.int64()), "start": pa.array(cols["start"], pa.int64()),
+                      "stop": pa.array(cols["stop"], pa.int64())})
+    return table, accounting, math.ceil(offset / group_tokens)
+
+
+def pack_group(batch: dict[str, np.ndarray], cpt_dir: str, seq_len: int, pad_id: int, last_partial: str,
+               last_group: int) -> dict[str, np.ndarray]:
+    """`map_groups` function: pack one group's segments in plan order and write its shard."""
+    group = int(batch["group"][0])
+    packer = Packer(seq_len, pad_id, last_partial)
+    rows: list[dict[str, Any]] = []
+    tokens = 0
+    for i in np.argsort(batch["order"], kind="stable"):
+        start, stop = int(batch["start"][i]), int(batch["stop"][i])
+        rows.extend(packer.add(np.asarray(batch["input_ids"][i][start:stop]).tolist()))
+        tokens += stop - start
+    if group == last_group:
+        rows.extend(packer.finish())
+    elif packer.ids:
+        raise StageError(f"pack group {group}: {len(packer.ids)} tokens left over a row boundary (plan bug)")
+    write_parquet(rows, shard_path(cpt_dir, group), PACKED_SEQUENCE)
+    return {"group": np.array([group]), "rows": np.array([len(rows)]), "tokens": np.array([tokens]),
+            "padding": np.array([packer.n_pad]), "dropped": np.array([packer.dropped_tokens])}
+
+
+def build_cpt_shards(cfg: MixingConfig, tokenized: list[str], cpt_dir: str,
+                     pad_id: int) -> tuple[list[str], dict[str, Any]]:
+    """Plan the mixture, then join + group + pack the groups that have no shard yet; returns shards and counts."""
+    import pyarrow.parquet as pq
+    import ray.data
+
+    index = pa.concat_tables([pq.read_table(filesystem(f)[1], filesystem=filesystem(f)[0],
+                                            columns=["id", "kind", "n_tokens"]) for f in tokenized])
+    _check_unique_ids(index)
+    plan, accounting, n_groups = plan_segments(index, cfg)
+    stamp = {"fingerprint": _fingerprint(plan, cfg, pad_id), "groups": n_groups}
+    if not exists(join(cpt_dir, PLAN)) or read_json(join(cpt_dir, PLAN)) != stamp:
+        clear_dir(cpt_dir)  # no plan yet, or shards of a different plan: start the shards over
+        write_json(stamp, join(cpt_dir, PLAN))
+    todo = [g for g in range(n_groups) if not exists(shard_path(cpt_dir, g))]
+    log.info("mix: %d of %d CPT shards to pack (%d already done)", len(todo), n_groups, n_groups - len(todo))
+    if todo:
+        todo_plan = plan.filter(pc.is_in(plan.column("group"), pa.array(todo, pa.int64())))
+        n_parts = _partitions(sum(_planned_tokens(todo_plan).values()), len(todo))
+        tokens = ray.data.read_parquet(tokenized, columns=["id", "input_ids"])
+        summaries = (ray.data.from_arrow(todo_plan).join(tokens, join_type="inner", num_partitions=n_parts, on=("id",))
+                     .groupby("group", num_partitions=n_parts)
+                     .map_groups(pack_group, batch_format="numpy",
+                                 fn_kwargs={"cpt_dir": cpt_dir, "seq_len": cfg.seq_len, "pad_id": pad_id,
+                                            "last_partial": cfg.last_partial, "last_group": n_groups - 1})
+                     .take_all())
+        _check_packed(summaries, todo_plan, todo)
+    shards = [shard_path(cpt_dir, g) for g in range(n_groups)]
+    planned = int(pc.sum(pc.subtract(plan.column("stop"), plan.column("start"))).as_py() or 0)
+    rows, padding, dropped = _shard_counts(shards, cfg.seq_len, planned)
+    counts = {"documents_in": index.num_rows, "tokens_per_kind": accounting, "sequences": rows,
+              "seq_len": cfg.seq_len, "shards": n_groups, "shards_packed_this_run": len(todo), "padding_tokens": padding,
+              "padding_fraction": round(padding / (rows * cfg.seq_len), 6) if rows else 0.0,
+              "dropped_tail_tokens": dropped}
+    return shards, counts
+
+
+def _check_unique_ids(index: pa.Table) -> None:
+    """The plan joins tokens by document id: two documents with one id would both be packed for each pick."""
+    counts = index.group_by("id").aggregate([("id", "count")])
+    dupes = counts.filter(pc.greater(counts.column("id_count"), 1)).column("id").to_pylist()
+    if dupes:
+        raise StageError(f"mix: {len(dupes)} document id(s) occur more than once in the curated documents, "
+                         f"e.g. {dupes[:5]}; ids must be unique (curation keeps them so unless sources reuse ids)")
+
+
+def _partitions(tokens: int, groups: int) -> int:
+    """Shuffle partitions: one per ~16M tokens (~64 MB of int32), at most one per group and two per CPU."""
+    import ray
+
+    return max(1, min(groups, -(-tokens // 16_000_000), 2 * int(ray.cluster_resources().get("CPU", 1))))
+
+
+def _planned_tokens(plan: pa.Table) -> dict[int, int]:
+    """Tokens planned per group."""
+    per = pc.subtract(plan.column("stop"), plan.column("start"))
+    grouped = pa.table({"group": plan.column("group"), "n": per}).group_by("group").aggregate([("n", "sum")])
+    return dict(zip(grouped.column("group").to_pylist(), grouped.column("n_sum").to_pylist()))
+
+
+def _check_packed(summaries: list[dict[str, Any]], plan: pa.Table, todo: list[int]) -> None:
+    """Every planned group was packed with every planned token: a planned id without tokens fails here."""
+    got = {int(s["group"]): int(s["tokens"]) for s in summaries}
+    want = _planned_tokens(plan)
+    wrong = [g for g in todo if got.get(g) != want.get(g)]
+    if wrong:
+        raise StageError(f"mix: groups {wrong[:10]} packed {[got.get(g) for g in wrong[:10]]} tokens, "
+                         f"planned {[want.get(g) for g in wrong[:10]]} (a planned document has no tokens?)")
+
+
+def _shard_counts(shards: list[str], seq_len: int, planned: int) -> tuple[int, int, int]:
+    """Rows, padding and dropped tail tokens over all shards, read back so a resumed run reports the whole
+    output: CPT rows mask only padding, so real tokens are the mask's sum."""
+    import pyarrow.parquet as pq
+
+    rows = real = 0
+    for path in shards:
+        fs, inner = filesystem(path)
+        table = pq.read_table(inner, filesystem=fs, columns=["loss_mask"])
+        rows += table.num_rows
+        real += int(pc.sum(pc.list_flatten(table.column("loss_mask"))).as_py() or 0)
+    return rows, rows * seq_len - real, planned - real
+
+
+def _fingerprint(plan: pa.Table, cfg: MixingConfig, pad_id: int) -> str:
+    digest = hashlib.sha256(f"{cfg.seq_len}|{cfg.shard_rows}|{cfg.last_partial}|{pad_id}".encode())
+    for col in plan.columns:
+        for chunk in col.chunks:
+            for buf in chunk.buffers():
+                if buf is not None:
+                    digest.update(buf)
+    return digest.hexdigest()
