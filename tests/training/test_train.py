@@ -88,23 +88,22 @@ def test_zero3_worker_killed_mid_run_resumes_from_last_checkpoint(ray_local, sha
 
 def test_complete_checkpoint_ray_never_registered_is_found_on_storage(ray_local, shards, tiny_model, tmp_path,
                                                                        capfd):
-    """A worker can die after uploading a checkpoint but before Ray Train's controller registers it."""
-    with pytest.raises(StageError):
-        run_training(_cfg(max_steps=4, max_failures=0), "train_cpt", shards, str(tmp_path), tiny_model,
-                     fail_at_step=2)
-    (tmp_path / "ray" / "train_cpt" / "checkpoint_manager_snapshot.json").unlink(missing_ok=True)  # often never written
-    run_training(_cfg(max_steps=4, max_failures=0), "train_cpt", shards, str(tmp_path), tiny_model)
-    assert [m["step"] for m in read_metrics(str(tmp_path))] == [1, 2, 3, 4]
+    """A worker can die after uploading a checkpoint but before Ray Train's controller registers it (the
+    ZeRO-3 fault test above hit this); here Ray is made to forget a complete checkpoint outright."""
+    run_training(_cfg(max_steps=2, max_failures=0), "train_cpt", shards, str(tmp_path), tiny_model)
+    (tmp_path / "ray" / "train_cpt" / "checkpoint_manager_snapshot.json").unlink()
+    run_training(_cfg(max_steps=3, max_failures=0), "train_cpt", shards, str(tmp_path), tiny_model)
+    assert [m["step"] for m in read_metrics(str(tmp_path))] == [1, 2, 3]
     assert "found a complete one on storage" in capfd.readouterr().out
 
 
 def test_torch_compile_trains_like_eager(ray_local, shards, tiny_model, tmp_path, capfd):
     eager, compiled = tmp_path / "eager", tmp_path / "compiled"
-    run_training(_cfg(num_workers=1, max_steps=3), "train_cpt", shards, str(eager), tiny_model)
-    run_training(_cfg(num_workers=1, max_steps=3, compile=True), "train_cpt", shards, str(compiled), tiny_model)
+    run_training(_cfg(num_workers=1, max_steps=2), "train_cpt", shards, str(eager), tiny_model)
+    run_training(_cfg(num_workers=1, max_steps=2, compile=True), "train_cpt", shards, str(compiled), tiny_model)
     assert "model compiled with torch.compile (True)" in capfd.readouterr().out
     a, b = ([m["loss"] for m in read_metrics(str(d))] for d in (eager, compiled))
-    assert len(b) == 3 and b == pytest.approx(a, rel=1e-3)
+    assert len(b) == 2 and b == pytest.approx(a, rel=1e-3)  # step 2 runs on weights updated by step 1
 
 
 def test_incomplete_newest_checkpoint_is_skipped(tmp_path):
