@@ -214,6 +214,14 @@ def read_parquet_rows(path: str) -> list[dict[str, Any]]:
     return rows
 
 
+def read_columns(files: list[str], columns: list[str], schema: pa.Schema | None = None) -> pa.Table:
+    """Some columns of Parquet files (local or URIs) as one table; `schema` for an empty list."""
+    tables = [pq.read_table(filesystem(f)[1], filesystem=filesystem(f)[0], columns=columns) for f in files]
+    if not tables:
+        return pa.table({c: pa.array([], schema.field(c).type if schema else pa.null()) for c in columns})
+    return pa.concat_tables(tables)
+
+
 def write_bytes(payload: bytes, path: str) -> None:
     """Write a binary file (plots), atomically on local disks."""
     _atomic_write(path, lambda out: out.write(payload))

@@ -1,4 +1,4 @@
-"""The mix stage's CPT path on a real local Ray: tokenize to Parquet, plan, join + group + pack per shard."""
+"""The mix stage on a real local Ray: CPT (tokenize, plan, join + group + pack per shard) and SFT shards."""
 
 import json
 import random
@@ -12,7 +12,8 @@ from mathgpt.mixing.budget import mixture_picks
 from mathgpt.mixing.job import run_mixing
 from mathgpt.mixing.pack import pack_documents
 from mathgpt.mixing.tokenize import load_tokenizer
-from mathgpt.schemas import DOCUMENT
+from mathgpt.mixing.sft import sft_rows
+from mathgpt.schemas import CHAT, DOCUMENT
 
 pytestmark = pytest.mark.slow
 
@@ -80,3 +81,22 @@ def test_rerun_packs_only_missing_shards_and_a_new_plan_repacks_all(ray_local, c
     reseeded = run_mixing(_cfg(last_partial="drop", seed=8), str(curated), str(out))  # a different plan: no stale shard survives
     assert reseeded["shards_packed_this_run"] == reseeded["shards"] and _rows(out) != before
     assert json.loads((out / "manifest.json").read_text())["counts"]["shards"] == reseeded["shards"]
+
+
+def test_sft_shards_equal_rendering_in_one_process_and_every_chat_is_counted(ray_local, curated, tmp_path):
+    """Unpacked here; the pipeline test runs the demo recipe's packed SFT set through the same stage."""
+    pack = False
+    chats = [{"id": f"c{i}", "source": "t", "messages": [{"role": "user", "content": f"What is {i} + 1?"},
+                                                         {"role": "assistant", "content": "x " * (i * 7)}]}
+             for i in range(40)]
+    chats.append({"id": "c-none", "source": "t", "messages": [{"role": "user", "content": "no answer"}]})
+    write_parquet(chats, str(curated / "chats.parquet"), CHAT)
+    cfg = _cfg(sft={"enabled": True, "max_length": 96, "overflow": "drop", "pack": pack}, shard_rows=64)
+    counts = run_mixing(cfg, str(curated), str(tmp_path / "mix"))
+    want_counts: dict = {}
+    want = sft_rows(load_tokenizer(cfg.tokenizer), chats, 96, "drop", pack, want_counts)
+    got = read_parquet_rows(str(tmp_path / "mix" / "sft"))
+    assert got == want and len(got) > 0
+    assert counts["sft_rows"] == len(want) and counts["sft_chats_in"] == 41
+    assert counts["sft_dropped"] == want_counts["sft_dropped"] > 0 and counts["sft_no_assistant_tokens"] == 1
+    assert counts["sft_assistant_tokens"] == sum(sum(r["loss_mask"]) for r in want)

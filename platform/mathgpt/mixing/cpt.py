@@ -22,13 +22,13 @@ import pyarrow.compute as pc
 
 from mathgpt.config import MixingConfig
 from mathgpt.errors import StageError
-from mathgpt.io import clear_dir, exists, filesystem, join, list_files, read_json, write_json, write_parquet
+from mathgpt.io import clear_dir, exists, join, read_columns, read_json, write_json, write_parquet
 from mathgpt.mixing.budget import mixture_picks
 from mathgpt.mixing.pack import Packer
+from mathgpt.raydata import map_file_to_parquet
 from mathgpt.schemas import PACKED_SEQUENCE
 
 log = logging.getLogger(__name__)
-DONE = "_COMPLETE.json"
 PLAN = "_plan.json"
 
 
@@ -36,32 +36,12 @@ def shard_path(cpt_dir: str, group: int) -> str:
     return join(cpt_dir, f"shard-{group:05d}.parquet")
 
 
-def tokenize_to_parquet(documents: str, tokenizer: str, out_dir: str, max_actors: int = 4) -> list[str]:
-    """Tokenize every document into Parquet files under out_dir; skipped when a complete run is there."""
-    import pyarrow.parquet as pq
-    import ray.data
-
+def tokenize_to_parquet(documents: str, tokenizer: str, out_dir: str) -> list[str]:
+    """Tokenize every document into Parquet files under out_dir (id, kind, n_tokens, input_ids), once."""
     from mathgpt.mixing.tokenize import TokenizeUDF
 
-    fs, inner = filesystem(documents)
-    n_docs = pq.ParquetFile(inner, filesystem=fs).metadata.num_rows
-    info = fs.get_file_info(inner)
-    stamp = {"documents": documents, "rows": n_docs, "bytes": info.size,
-             "mtime_ns": info.mtime_ns, "tokenizer": tokenizer}
-    marker = join(out_dir, DONE)
-    if exists(marker) and read_json(marker) == stamp:
-        log.info("tokenized documents found in %s, skipping tokenization", out_dir)
-        return list_files(out_dir, (".parquet",))
-    clear_dir(out_dir)
-    ray.data.read_parquet(documents, columns=["id", "kind", "text"]).map_batches(
-        TokenizeUDF, fn_constructor_kwargs={"tokenizer": tokenizer}, batch_size=256, batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=max_actors)).write_parquet(out_dir)
-    files = list_files(out_dir, (".parquet",))
-    written = sum(pq.ParquetFile(filesystem(f)[1], filesystem=filesystem(f)[0]).metadata.num_rows for f in files)
-    if written != n_docs:
-        raise StageError(f"{out_dir}: tokenization wrote {written} rows for the {n_docs} documents of {documents}")
-    write_json(stamp, marker)
-    return files
+    return map_file_to_parquet(documents, ["id", "kind", "text"], TokenizeUDF, {"tokenizer": tokenizer}, out_dir,
+                               {"tokenizer": tokenizer})
 
 
 def plan_segments(index: pa.Table, cfg: MixingConfig) -> tuple[pa.Table, dict[str, Any], int]:
@@ -109,11 +89,9 @@ def pack_group(batch: dict[str, np.ndarray], cpt_dir: str, seq_len: int, pad_id:
 def build_cpt_shards(cfg: MixingConfig, tokenized: list[str], cpt_dir: str,
                      pad_id: int) -> tuple[list[str], dict[str, Any]]:
     """Plan the mixture, then join + group + pack the groups that have no shard yet; returns shards and counts."""
-    import pyarrow.parquet as pq
     import ray.data
 
-    index = pa.concat_tables([pq.read_table(filesystem(f)[1], filesystem=filesystem(f)[0],
-                                            columns=["id", "kind", "n_tokens"]) for f in tokenized])
+    index = read_columns(tokenized, ["id", "kind", "n_tokens"])
     _check_unique_ids(index)
     plan, accounting, n_groups = plan_segments(index, cfg)
     stamp = {"fingerprint": _fingerprint(plan, cfg, pad_id), "groups": n_groups}
@@ -179,15 +157,9 @@ def _check_packed(summaries: list[dict[str, Any]], plan: pa.Table, todo: list[in
 def _shard_counts(shards: list[str], seq_len: int, planned: int) -> tuple[int, int, int]:
     """Rows, padding and dropped tail tokens over all shards, read back so a resumed run reports the whole
     output: CPT rows mask only padding, so real tokens are the mask's sum."""
-    import pyarrow.parquet as pq
-
-    rows = real = 0
-    for path in shards:
-        fs, inner = filesystem(path)
-        table = pq.read_table(inner, filesystem=fs, columns=["loss_mask"])
-        rows += table.num_rows
-        real += int(pc.sum(pc.list_flatten(table.column("loss_mask"))).as_py() or 0)
-    return rows, rows * seq_len - real, planned - real
+    masks = read_columns(shards, ["loss_mask"]).column("loss_mask")
+    real = int(pc.sum(pc.list_flatten(masks)).as_py() or 0)
+    return len(masks), len(masks) * seq_len - real, planned - real
 
 
 def _fingerprint(plan: pa.Table, cfg: MixingConfig, pad_id: int) -> str:

@@ -6,25 +6,43 @@ import logging
 from typing import Any
 
 from mathgpt.config import MixingConfig
-from mathgpt.io import clear_dir, join, read_parquet_rows, write_parquet
+from collections import Counter
+
+from mathgpt.io import clear_dir, join, list_files, read_columns
 from mathgpt.manifest import stage_record
 from mathgpt.mixing.cpt import build_cpt_shards, tokenize_to_parquet
-from mathgpt.mixing.sft import sft_rows
+from mathgpt.mixing.sft import STATUS_COUNTS, RenderChatsUDF, pack_rendered
 from mathgpt.mixing.tokenize import load_tokenizer
+from mathgpt.raydata import map_file_to_parquet
 from mathgpt.schemas import PACKED_SEQUENCE
 
 log = logging.getLogger(__name__)
 
 
-def write_shards(rows: list[dict[str, Any]], out_dir: str, shard_rows: int) -> list[str]:
-    """Parquet shards of PackedSequence rows (replacing whatever shards were there)."""
-    clear_dir(out_dir)
-    paths = []
-    for start in range(0, len(rows), shard_rows):
-        path = join(out_dir, f"shard-{start // shard_rows:05d}.parquet")
-        write_parquet(rows[start : start + shard_rows], path, PACKED_SEQUENCE)
-        paths.append(path)
-    return paths
+def build_sft_shards(cfg: MixingConfig, chats: str, out_dir: str, pad_id: int) -> tuple[str, dict[str, Any]]:
+    """Chats → rendered rows (Ray Data actors, once) → SFT shards; every chat is counted by its status."""
+    import pyarrow.compute as pc
+    import ray.data
+
+    sft = cfg.sft
+    rendered = map_file_to_parquet(chats, ["id", "messages"], RenderChatsUDF,
+                                   {"tokenizer": cfg.tokenizer, "max_length": sft.max_length,
+                                    "overflow": sft.overflow}, join(out_dir, "sft_rendered"),
+                                   {"tokenizer": cfg.tokenizer, "max_length": sft.max_length,
+                                    "overflow": sft.overflow}, batch_format="pyarrow")
+    status = read_columns(rendered, ["status"]).column("status")
+    by_status = dict(Counter(status.to_pylist()))
+    sft_dir = join(out_dir, "sft")
+    clear_dir(sft_dir)
+    (ray.data.read_parquet(rendered, columns=["status", "input_ids", "loss_mask"])
+     .map_batches(pack_rendered, fn_kwargs={"max_length": sft.max_length, "pad_id": pad_id, "pack": sft.pack},
+                  batch_size=cfg.shard_rows, batch_format="pyarrow")
+     .write_parquet(sft_dir))
+    masks = read_columns(list_files(sft_dir, (".parquet",)), ["loss_mask"], PACKED_SEQUENCE.arrow).column("loss_mask")
+    counts = {"sft_chats_in": len(status), "sft_rows": len(masks),
+              "sft_assistant_tokens": int(pc.sum(pc.list_flatten(masks)).as_py() or 0)}
+    counts.update({name: by_status[s] for s, name in STATUS_COUNTS.items() if by_status.get(s)})
+    return sft_dir, counts
 
 
 def run_mixing(cfg: MixingConfig, curate_dir: str, out_dir: str) -> dict[str, Any]:
@@ -38,10 +56,8 @@ def run_mixing(cfg: MixingConfig, curate_dir: str, out_dir: str) -> dict[str, An
         counts: dict[str, Any] = dict(cpt_counts)
         outputs: dict[str, Any] = {"cpt": cpt, "tokenized": join(out_dir, "tokenized")}
         if cfg.sft.enabled:
-            chats = read_parquet_rows(join(curate_dir, "chats.parquet"))
-            sft = sft_rows(tok, chats, cfg.sft.max_length, cfg.sft.overflow, cfg.sft.pack, counts)
-            outputs["sft"] = write_shards(sft, join(out_dir, "sft"), cfg.shard_rows)
-            counts.update(sft_chats_in=len(chats), sft_rows=len(sft),
-                          sft_assistant_tokens=sum(sum(r["loss_mask"]) for r in sft))
+            outputs["sft"], sft_counts = build_sft_shards(cfg, join(curate_dir, "chats.parquet"), out_dir,
+                                                          tok.pad_token_id)
+            counts.update(sft_counts)
         record.counts, record.outputs = counts, outputs
     return counts

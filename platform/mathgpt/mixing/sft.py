@@ -37,31 +37,81 @@ def render_chat(tok: Any, messages: list[dict[str, str]]) -> tuple[list[int], li
     return ids, mask
 
 
+KEPT = ("ok", "truncated")
+
+
+def render_example(tok: Any, messages: list[dict[str, Any]], max_length: int,
+                   overflow: str) -> tuple[str, list[int], list[int]]:
+    """(status, ids, mask) of one chat: status ok, truncated, dropped (too long) or no_assistant_tokens."""
+    ids, mask = render_chat(tok, [{"role": m["role"], "content": m["content"]} for m in messages])
+    status = "ok"
+    if len(ids) > max_length:
+        if overflow == "drop":
+            return "dropped", [], []
+        ids, mask, status = ids[:max_length], mask[:max_length], "truncated"
+    if not any(mask):
+        return "no_assistant_tokens", [], []
+    return status, ids, mask
+
+
+def rows_from_rendered(examples: list[tuple[list[int], list[int]]], max_length: int, pad_id: int,
+                       pack: bool) -> list[dict[str, Any]]:
+    """One row per example, or first-fit packing in order (an example never spans rows)."""
+    from mathgpt.mixing.pack import Packer
+
+    if not pack:
+        return [{"input_ids": ids, "loss_mask": mask, "position_ids": list(range(len(ids))),
+                 "doc_lengths": [len(ids)], "n_docs": 1} for ids, mask in examples]
+    rows: list[dict[str, Any]] = []
+    packer = Packer(max_length, pad_id, "pad")
+    for ids, mask in examples:
+        if len(packer.ids) + len(ids) > max_length:
+            rows.extend(packer.finish())
+        rows.extend(packer.add(ids, mask))
+    rows.extend(packer.finish())
+    return rows
+
+
+STATUS_COUNTS = {"truncated": "sft_truncated", "dropped": "sft_dropped", "no_assistant_tokens": "sft_no_assistant_tokens"}
+
+
 def sft_rows(tok: Any, chats: list[dict[str, Any]], max_length: int, overflow: str, pack: bool,
              counts: dict[str, int]) -> list[dict[str, Any]]:
     """One row per chat (or several chats per row when packing); over-long chats truncated or dropped."""
-    from mathgpt.mixing.pack import Packer
-
-    rows: list[dict[str, Any]] = []
-    packer = Packer(max_length, tok.pad_token_id, "pad") if pack else None
+    kept = []
     for chat in chats:
-        ids, mask = render_chat(tok, [{"role": m["role"], "content": m["content"]} for m in chat["messages"]])
-        if len(ids) > max_length:
-            if overflow == "drop":
-                counts["sft_dropped"] = counts.get("sft_dropped", 0) + 1
-                continue
-            ids, mask = ids[:max_length], mask[:max_length]
-            counts["sft_truncated"] = counts.get("sft_truncated", 0) + 1
-        if not any(mask):
-            counts["sft_no_assistant_tokens"] = counts.get("sft_no_assistant_tokens", 0) + 1
-            continue
-        if packer is None:
-            rows.append({"input_ids": ids, "loss_mask": mask, "position_ids": list(range(len(ids))),
-                         "doc_lengths": [len(ids)], "n_docs": 1})
-        else:
-            if len(packer.ids) + len(ids) > max_length:  # chats never span rows
-                rows.extend(packer.finish())
-            rows.extend(packer.add(ids, mask))
-    if packer is not None:
-        rows.extend(packer.finish())
-    return rows
+        status, ids, mask = render_example(tok, chat["messages"], max_length, overflow)
+        if status in STATUS_COUNTS:
+            counts[STATUS_COUNTS[status]] = counts.get(STATUS_COUNTS[status], 0) + 1
+        if status in KEPT:
+            kept.append((ids, mask))
+    return rows_from_rendered(kept, max_length, tok.pad_token_id, pack)
+
+
+class RenderChatsUDF:
+    """`map_batches` callable (pyarrow batches): one row per chat with its status, input_ids and loss_mask."""
+
+    def __init__(self, tokenizer: str, max_length: int, overflow: str):
+        from mathgpt.mixing.tokenize import load_tokenizer
+
+        self.tok, self.max_length, self.overflow = load_tokenizer(tokenizer), max_length, overflow
+
+    def __call__(self, batch: Any) -> Any:
+        import pyarrow as pa
+
+        out = [render_example(self.tok, m, self.max_length, self.overflow) for m in batch.column("messages").to_pylist()]
+        return pa.table({"id": batch.column("id"), "status": pa.array([o[0] for o in out], pa.string()),
+                         "input_ids": pa.array([o[1] for o in out], pa.list_(pa.int32())),
+                         "loss_mask": pa.array([o[2] for o in out], pa.list_(pa.int8()))})
+
+
+def pack_rendered(batch: Any, max_length: int, pad_id: int, pack: bool) -> Any:
+    """`map_batches` function: rendered chats → SFT rows (PackedSequence schema) of the kept ones."""
+    import pyarrow as pa
+
+    from mathgpt.schemas import PACKED_SEQUENCE
+
+    examples = [(ids, mask) for status, ids, mask in zip(batch.column("status").to_pylist(),
+                                                         batch.column("input_ids").to_pylist(),
+                                                         batch.column("loss_mask").to_pylist()) if status in KEPT]
+    return pa.Table.from_pylist(rows_from_rendered(examples, max_length, pad_id, pack), schema=PACKED_SEQUENCE.arrow)
