@@ -93,7 +93,7 @@ def main() -> None:
     start_ray()
     ray_path = ours_ray(docs, args.tokenizer, args.seq_len)
     report("tokenize + pack", [("(a) naive per-doc, padded", base), ("(b) batched + packed, 1 process", local),
-                               ("(c) mix stage on Ray, Parquet to shards", ray_path)], "tokens/s/core")
+                               ("(c) whole mix stage on Ray", ray_path)], "tokens/s/core")
     ok = min(local["non-pad fraction"], ray_path["non-pad fraction"]) >= 0.995
     print(f"non-padding fraction of packing: {ray_path['non-pad fraction']:.4%} (target >= 99.5%: "
           f"{'met' if ok else 'NOT met'}); naive: {base['non-pad fraction']:.2%}, and it truncated "
