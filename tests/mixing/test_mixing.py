@@ -91,3 +91,17 @@ def test_tokenization_keeps_equal_length_batches_ragged():
     for texts in (["one document"], ["same words", "same words"], ["short", "a longer document"]):
         col = udf({"id": np.array([str(i) for i in range(len(texts))]), "text": np.array(texts)})["input_ids"]
         assert col.shape == (len(texts),) and all(isinstance(x, np.ndarray) and x.ndim == 1 for x in col)
+
+
+def test_a_chat_that_cannot_be_rendered_is_named_by_id():
+    import pyarrow as pa
+
+    from mathgpt.mixing.sft import RenderChatsUDF
+
+    udf = RenderChatsUDF("builtin:tiny", 64, "truncate")
+    good = [{"role": "user", "content": "1+1?"}, {"role": "assistant", "content": "2"}]
+    out = udf(pa.table({"id": ["ok-1"], "messages": [good]}))
+    assert out.column("status").to_pylist() == ["ok"]
+    bad = [{"role": "assistant", "content": "2"}]
+    with pytest.raises(ValueError, match=r"chat 'bad-7': a chat cannot start with an assistant turn"):
+        udf(pa.table({"id": ["ok-1", "bad-7"], "messages": [good, bad]}))

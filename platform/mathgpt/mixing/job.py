@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Any
 
 from mathgpt.config import MixingConfig
-from collections import Counter
-
 from mathgpt.io import clear_dir, join, list_files, read_columns
 from mathgpt.manifest import stage_record
 from mathgpt.mixing.cpt import build_cpt_shards, tokenize_to_parquet
@@ -25,11 +24,9 @@ def build_sft_shards(cfg: MixingConfig, chats: str, out_dir: str, pad_id: int) -
     import ray.data
 
     sft = cfg.sft
-    rendered = map_file_to_parquet(chats, ["id", "messages"], RenderChatsUDF,
-                                   {"tokenizer": cfg.tokenizer, "max_length": sft.max_length,
-                                    "overflow": sft.overflow}, join(out_dir, "sft_rendered"),
-                                   {"tokenizer": cfg.tokenizer, "max_length": sft.max_length,
-                                    "overflow": sft.overflow}, batch_format="pyarrow")
+    settings = {"tokenizer": cfg.tokenizer, "max_length": sft.max_length, "overflow": sft.overflow}
+    rendered = map_file_to_parquet(chats, ["id", "messages"], RenderChatsUDF, settings, join(out_dir, "sft_rendered"),
+                                   settings, batch_format="pyarrow")
     status = read_columns(rendered, ["status"]).column("status")
     by_status = dict(Counter(status.to_pylist()))
     sft_dir = join(out_dir, "sft")

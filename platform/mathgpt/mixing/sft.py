@@ -72,7 +72,8 @@ def rows_from_rendered(examples: list[tuple[list[int], list[int]]], max_length: 
     return rows
 
 
-STATUS_COUNTS = {"truncated": "sft_truncated", "dropped": "sft_dropped", "no_assistant_tokens": "sft_no_assistant_tokens"}
+STATUS_COUNTS = {"truncated": "sft_truncated", "dropped": "sft_dropped",
+                 "no_assistant_tokens": "sft_no_assistant_tokens"}
 
 
 def sft_rows(tok: Any, chats: list[dict[str, Any]], max_length: int, overflow: str, pack: bool,
@@ -99,7 +100,12 @@ class RenderChatsUDF:
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa
 
-        out = [render_example(self.tok, m, self.max_length, self.overflow) for m in batch.column("messages").to_pylist()]
+        out = []
+        for chat_id, messages in zip(batch.column("id").to_pylist(), batch.column("messages").to_pylist()):
+            try:
+                out.append(render_example(self.tok, messages, self.max_length, self.overflow))
+            except ValueError as err:
+                raise ValueError(f"chat {chat_id!r}: {err}") from err
         return pa.table({"id": batch.column("id"), "status": pa.array([o[0] for o in out], pa.string()),
                          "input_ids": pa.array([o[1] for o in out], pa.list_(pa.int32())),
                          "loss_mask": pa.array([o[2] for o in out], pa.list_(pa.int8()))})
