@@ -15,11 +15,13 @@ import argparse
 import random
 
 import numpy as np
+import pyarrow as pa
 from _common import report, timer
 from _corpus import load_documents
 
 from mathgpt.config import MinHashConfig
-from mathgpt.curation.minhash import SignatureUDF, near_duplicate_clusters
+from mathgpt.curation.features import FeaturesUDF
+from mathgpt.curation.minhash import near_duplicate_of
 from mathgpt.curation.text import normalized_words
 
 
@@ -46,15 +48,20 @@ def shingles(text: str, k: int) -> set[str]:
 
 
 def ours(docs: list[dict], cfg: MinHashConfig) -> tuple[dict[str, float], set[frozenset]]:
-    udf = SignatureUDF(cfg.model_dump())
+    """The curation stage's own per-document pass (FeaturesUDF: exact key, signature, band keys) and its
+    vectorised LSH clustering."""
+    udf = FeaturesUDF(cfg.model_dump(), None)
+    ids = [d["id"] for d in docs]
     with timer() as t:
-        sigs = np.concatenate([udf({"id": np.array([d["id"] for d in docs[i:i + 256]]),
-                                    "text": np.array([d["text"] for d in docs[i:i + 256]])})["minhash"]
-                               for i in range(0, len(docs), 256)])
-        reps = near_duplicate_clusters([d["id"] for d in docs], sigs, cfg)
+        feats = pa.concat_tables([udf(pa.table({"id": ids[i:i + 256], "source": ["bench"] * len(ids[i:i + 256]),
+                                                "text": [d["text"] for d in docs[i:i + 256]]}))
+                                  for i in range(0, len(docs), 256)])
+        sigs = np.stack(feats.column("minhash").to_numpy(zero_copy_only=False))
+        bands = np.stack(feats.column("bands").to_numpy(zero_copy_only=False))
+        rep = near_duplicate_of(ids, bands, np.ones(len(ids), dtype=bool), lambda idx: sigs[idx], cfg.threshold)
     clusters: dict[str, list[str]] = {}
-    for doc_id, rep in reps.items():
-        clusters.setdefault(rep, []).append(doc_id)
+    for doc_id, r in zip(ids, rep):
+        clusters.setdefault(ids[r], []).append(doc_id)
     found = {frozenset((a, b)) for members in clusters.values() for a in members for b in members if a < b}
     return {"docs": len(docs), "seconds": t["s"], "docs/s/core": len(docs) / t["s"]}, found
 

@@ -67,7 +67,7 @@ def ours_ray(docs: list[dict], tokenizer: str, seq_len: int) -> dict[str, float]
     cores = int(ray.cluster_resources()["CPU"])
     with tempfile.TemporaryDirectory() as tmp:
         write_parquet([{**d, "kind": "general", "source": "bench", "n_tokens": None} for d in docs],
-                      f"{tmp}/curate/documents.parquet", DOCUMENT)
+                      f"{tmp}/curate/documents/part-0.parquet", DOCUMENT)
         cfg = MixingConfig(tokenizer=tokenizer, seq_len=seq_len, sft={"enabled": False})
         with timer() as t:
             counts = run_mixing(cfg, f"{tmp}/curate", f"{tmp}/mix")

@@ -123,24 +123,29 @@ class ReadReport:
         return text + (f" (rejects: {self.rejects_path})" if self.n_rejected else "")
 
 
-def read_records(
+def iter_records(
     path: str,
     schema: RecordSchema | None = None,
     normalize: Normalizer | None = None,
     on_error: str = "fail",
     rejects_path: str | None = None,
     limit: int | None = None,
-) -> tuple[list[dict[str, Any]], ReadReport]:
-    """Read, normalise and validate every record of a file or folder of JSONL/Parquet files."""
+    report: ReadReport | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Stream the normalised, validated records of a file or folder of JSONL/Parquet files.
+
+    Rejects (on_error="quarantine") are written to rejects_path once the stream is exhausted;
+    `report` (when given) holds the counts then.
+    """
     if on_error not in ("fail", "quarantine"):
         raise ValueError(f"on_error must be 'fail' or 'quarantine', got {on_error!r}")
     files = list_files(path)
-    report = ReadReport(paths=files, rejects_path=rejects_path)
-    records: list[dict[str, Any]] = []
+    report = report if report is not None else ReadReport(paths=[])
+    report.paths, report.rejects_path = files, rejects_path
     rejects: list[dict[str, Any]] = []
     for file in files:
         for lineno, raw in iter_raw(file):
-            if limit is not None and len(records) >= limit:
+            if limit is not None and report.n_ok >= limit:
                 break
             try:
                 rec = _check(raw, schema, normalize)
@@ -152,14 +157,28 @@ def read_records(
                 if len(report.first_errors) < 5:
                     report.first_errors.append(f"{file}:{lineno}: {err.field}: {err.reason}")
                 continue
-            records.append(rec)
-    report.n_ok, report.n_rejected = len(records), len(rejects)
+            report.n_ok += 1
+            yield rec
+    report.n_rejected = len(rejects)
     if rejects:
         if rejects_path is None:
             raise ValueError("on_error='quarantine' needs a rejects_path")
         write_jsonl(rejects, rejects_path)
         log.warning("%s: %d record(s) quarantined to %s; first: %s", path, len(rejects), rejects_path,
                     report.first_errors[0])
+
+
+def read_records(
+    path: str,
+    schema: RecordSchema | None = None,
+    normalize: Normalizer | None = None,
+    on_error: str = "fail",
+    rejects_path: str | None = None,
+    limit: int | None = None,
+) -> tuple[list[dict[str, Any]], ReadReport]:
+    """Read, normalise and validate every record of a file or folder of JSONL/Parquet files."""
+    report = ReadReport(paths=[])
+    records = list(iter_records(path, schema, normalize, on_error, rejects_path, limit, report))
     return records, report
 
 
@@ -212,6 +231,45 @@ def read_parquet_rows(path: str) -> list[dict[str, Any]]:
         fs, inner = filesystem(file)
         rows.extend(pq.read_table(inner, filesystem=fs).to_pylist())
     return rows
+
+
+class ParquetChunks:
+    """Rows streamed into numbered Parquet files of at most `chunk_rows` rows: `<prefix>-00000.parquet`, ..."""
+
+    def __init__(self, out_dir: str, prefix: str, schema: RecordSchema, chunk_rows: int = 50_000):
+        self.out_dir, self.prefix, self.schema, self.chunk_rows = out_dir, prefix, schema, chunk_rows
+        self.rows: list[dict[str, Any]] = []
+        self.files: list[str] = []
+        self.n_rows = 0
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self.n_rows += 1
+        if len(self.rows) >= self.chunk_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered rows (an empty first chunk too, so that every source has a file with its schema)."""
+        if self.rows or not self.files:
+            path = join(self.out_dir, f"{self.prefix}-{len(self.files):05d}.parquet")
+            write_parquet(self.rows, path, self.schema)
+            self.files.append(path)
+            self.rows = []
+
+
+def files_stamp(files: list[str]) -> list[dict[str, Any]]:
+    """(path, bytes, mtime) of each file: what a completion marker compares to know its inputs are unchanged."""
+    stamp = []
+    for f in files:
+        fs, inner = filesystem(f)
+        info = fs.get_file_info(inner)
+        stamp.append({"path": f, "bytes": info.size, "mtime_ns": info.mtime_ns})
+    return stamp
+
+
+def parquet_rows(files: list[str]) -> int:
+    """Rows in Parquet files, from their footers."""
+    return sum(pq.ParquetFile(filesystem(f)[1], filesystem=filesystem(f)[0]).metadata.num_rows for f in files)
 
 
 def read_columns(files: list[str], columns: list[str], schema: pa.Schema | None = None) -> pa.Table:

@@ -3,7 +3,8 @@ import pytest
 
 from mathgpt.config import MinHashConfig
 from mathgpt.curation.decontaminate import BenchmarkIndex
-from mathgpt.curation.job import exact_duplicates
+from mathgpt.curation.job import exact_duplicate_of
+from mathgpt.curation.text import exact_key
 from mathgpt.curation.minhash import near_duplicate_clusters, permutations, signature
 
 BASE = ("The quick study of prime numbers begins with Euclid, who proved that there are infinitely many primes "
@@ -17,8 +18,12 @@ def _near_copy(text: str) -> str:
 
 
 def test_exact_duplicates_ignore_case_and_punctuation():
-    docs = [{"id": "b", "text": BASE}, {"id": "a", "text": BASE.upper() + "!!"}, {"id": "c", "text": OTHER}]
-    assert exact_duplicates(docs) == {"b": "a"}
+    import pyarrow as pa
+
+    texts = {"b": BASE, "a": BASE.upper() + "!!", "c": OTHER, "d": OTHER + " ...", "e": BASE}
+    ids = list(texts)
+    dup = exact_duplicate_of(pa.array(ids), pa.array([exact_key(t) for t in texts.values()]))
+    assert {ids[i]: ids[j] for i, j in enumerate(dup) if i != j} == {"b": "a", "e": "a", "d": "c"}
 
 
 def test_minhash_finds_planted_near_duplicates_and_keeps_unrelated():
@@ -44,9 +49,45 @@ def test_decontamination_catches_a_hidden_problem_and_ignores_short_phrases():
 
 
 def test_a_source_that_reuses_ids_fails_curation_by_name():
+    import pyarrow as pa
+
     from mathgpt.curation.job import _require_unique_ids
     from mathgpt.errors import StageError
 
-    _require_unique_ids([{"id": "web/1"}, {"id": "web/2"}])
+    _require_unique_ids(pa.array(["web/1", "web/2"]))
     with pytest.raises(StageError, match=r"1 document id\(s\) occur more than once, e.g. \['web/1'\]"):
-        _require_unique_ids([{"id": "web/1"}, {"id": "web/2"}, {"id": "web/1"}])
+        _require_unique_ids(pa.array(["web/1", "web/2", "web/1"]))
+
+
+def test_vectorised_lsh_equals_comparing_every_pair_that_shares_a_band():
+    """The sort-based LSH finds exactly the clusters of a plain pairwise reference: any two documents
+    that share a band key and whose signatures agree on >= threshold are joined (transitively)."""
+    from mathgpt.curation.minhash import band_keys, near_duplicate_of
+
+    rng = np.random.default_rng(0)
+    cfg = MinHashConfig(num_perm=32, bands=8, threshold=0.5)
+    base = rng.integers(0, 50, size=(40, cfg.num_perm), dtype=np.uint32)
+    sigs = np.concatenate([base, base[:25] + (rng.random((25, cfg.num_perm)) < 0.35).astype(np.uint32)])
+    ids = [f"d{i:03d}" for i in rng.permutation(len(sigs))]
+    bands = np.stack([band_keys(s, cfg.bands) for s in sigs])
+    alive = rng.random(len(ids)) > 0.1
+    rep = near_duplicate_of(ids, bands, alive, lambda idx: sigs[idx], cfg.threshold)
+
+    parent = list(range(len(ids)))
+
+    def find(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    live = [i for i in range(len(ids)) if alive[i]]
+    for x in live:  # star pairs: each bucket's first live member with every other member
+        for b in range(cfg.bands):
+            first = min(i for i in live if bands[i, b] == bands[x, b])
+            if first != x and np.mean(sigs[first] == sigs[x]) >= cfg.threshold:
+                ra, rb = find(first), find(x)
+                parent[max(ra, rb, key=lambda r: ids[r])] = min(ra, rb, key=lambda r: ids[r])
+    want = [find(i) if alive[i] else i for i in range(len(ids))]
+    assert [ids[r] for r in rep] == [ids[min((j for j in range(len(ids)) if want[j] == want[i]), key=lambda j: ids[j])]
+                                     for i in range(len(ids))]
+    assert sum(r != i for i, r in enumerate(rep)) > 5  # the planted near-copies were found

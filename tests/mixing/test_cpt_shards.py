@@ -25,7 +25,7 @@ def curated(tmp_path):
     docs = [{"id": f"{kind}/{i}", "source": kind, "kind": kind, "n_tokens": None,
              "text": " ".join(rng.choice(words) for _ in range(rng.randrange(3, 90)))}
             for kind, n in (("general", 30), ("math_corpus", 20), ("problem_solving", 40)) for i in range(n)]
-    write_parquet(docs, str(tmp_path / "curate" / "documents.parquet"), DOCUMENT)
+    write_parquet(docs, str(tmp_path / "curate" / "documents" / "part-0.parquet"), DOCUMENT)
     return tmp_path / "curate"
 
 
@@ -44,7 +44,7 @@ def _rows(out):
 def _reference(out, cfg):
     """Packing the whole planned stream in one process, as the stage did before it was distributed."""
     tokenized = {r["id"]: r for r in read_parquet_rows(str(out / "tokenized"))}
-    ids = list(tokenized)
+    ids = sorted(tokenized)
     picks, _ = mixture_picks(ids, [tokenized[i]["kind"] for i in ids], [tokenized[i]["n_tokens"] for i in ids], cfg)
     pad_id = load_tokenizer(cfg.tokenizer).pad_token_id
     rows, packer = pack_documents([list(tokenized[i]["input_ids"][:n]) for i, n in picks], cfg.seq_len,
@@ -90,7 +90,7 @@ def test_sft_shards_equal_rendering_in_one_process_and_every_chat_is_counted(ray
                                                          {"role": "assistant", "content": "x " * (i * 7)}]}
              for i in range(40)]
     chats.append({"id": "c-none", "source": "t", "messages": [{"role": "user", "content": "no answer"}]})
-    write_parquet(chats, str(curated / "chats.parquet"), CHAT)
+    write_parquet(chats, str(curated / "chats" / "part-0.parquet"), CHAT)
     cfg = _cfg(sft={"enabled": True, "max_length": 96, "overflow": "drop", "pack": pack}, shard_rows=64)
     counts = run_mixing(cfg, str(curated), str(tmp_path / "mix"))
     want_counts: dict = {}

@@ -45,21 +45,14 @@ class BenchmarkIndex:
 
     def hits(self, text: str) -> dict[str, int]:
         """Benchmark name → how many of the text's n-grams occur in it."""
-        grams = ngram_hashes(normalized_words(text), self.n)
+        return self.words_hits(normalized_words(text))
+
+    def words_hits(self, words: list[str]) -> dict[str, int]:
+        """`hits` of normalised words."""
+        grams = ngram_hashes(words, self.n)
         if grams.size == 0 or self.hashes.size == 0:
             return {}
         pos = np.searchsorted(self.hashes, grams).clip(max=self.hashes.size - 1)
         found = self.hashes[pos] == grams
         owners, counts = np.unique(self.owners[pos[found]], return_counts=True)
         return {self.names[o]: int(c) for o, c in zip(owners, counts)}
-
-
-class ContaminationUDF:
-    """`map_batches` callable: adds `contaminated_by` (comma-separated benchmarks, '' when clean)."""
-
-    def __init__(self, index: BenchmarkIndex):
-        self.index = index
-
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        flags = [",".join(sorted(self.index.hits(str(t)))) for t in batch["text"]]
-        return {**batch, "contaminated_by": np.array(flags, dtype=object)}

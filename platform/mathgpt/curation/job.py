@@ -1,169 +1,227 @@
-"""The curation job: ingest documents, drop exact and near duplicates, decontaminate, write clean sets."""
+"""The curation job: ingest documents, drop exact and near duplicates, decontaminate, write clean sets.
+
+Scale: documents stream into Parquet chunks (`ingest`), one Ray Data actor pass computes every
+document's features (`features`), and the driver decides from those columns alone (ids and hashes,
+never text): exact duplicates by sorting keys, near duplicates by vectorised LSH over band keys,
+contamination from the flags. Ray Data then writes the kept documents and chats. Ingest and features
+are done once per set of inputs, so a re-run after a crash resumes after them.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from mathgpt.config import CurationConfig, DocumentSource
-from mathgpt.curation.decontaminate import BenchmarkIndex, ContaminationUDF
-from mathgpt.curation.minhash import SignatureUDF, near_duplicate_clusters
+from mathgpt.config import CurationConfig
+from mathgpt.curation.decontaminate import BenchmarkIndex
+from mathgpt.curation.features import FEATURES, FEATURES_VERSION, FeaturesUDF
+from mathgpt.curation.ingest import ingest
+from mathgpt.curation.minhash import near_duplicate_of
 from mathgpt.curation.report import write_reports
-from mathgpt.curation.text import exact_key
-from mathgpt.datasets import load_problems
 from mathgpt.errors import StageError
 from mathgpt.evaluation.benchmarks import available_benchmarks, load_benchmark
 from mathgpt.io import (
-    FieldError,
+    clear_dir,
     exists,
     join,
     list_files,
-    read_parquet_rows,
-    read_records,
+    parquet_rows,
+    read_columns,
     write_jsonl,
     write_parquet,
 )
 from mathgpt.manifest import stage_record
-from mathgpt.raydata import map_with_actors
-from mathgpt.render import solved_chat, solved_document
-from mathgpt.schemas import CHAT, DOCUMENT
-from mathgpt.synthesis.sample import sample_to_chat, sample_to_document
+from mathgpt.raydata import map_file_to_parquet
+from mathgpt.schemas import CHAT, DOCUMENT, RecordSchema
 
 log = logging.getLogger(__name__)
 
 
-def _corpus_normalizer(src: DocumentSource):
-    def normalize(raw: dict[str, Any]) -> dict[str, Any]:
-        text, rid = raw.get(src.text_field), raw.get(src.id_field)
-        if not isinstance(text, str) or not text.strip():
-            raise FieldError(src.text_field, "missing or empty text")
-        if rid is None:
-            raise FieldError(src.id_field, "missing document id")
-        return {"id": f"{src.name}/{rid}", "source": src.name, "kind": src.kind, "text": text, "n_tokens": None}
-
-    return normalize
-
-
-def ingest(cfg: CurationConfig, synthesis_dir: str | None, out_dir: str) -> tuple[list[dict], list[dict], dict]:
-    """All documents and chats of the stage, and a read report per source."""
-    docs: list[dict[str, Any]] = []
-    chats: list[dict[str, Any]] = []
-    reports: dict[str, Any] = {}
-    for src in cfg.corpora:
-        rows, rep = read_records(src.path, DOCUMENT, _corpus_normalizer(src), src.on_error,
-                                 join(out_dir, "rejects", f"corpus-{src.name}.jsonl"), src.limit)
-        docs.extend(rows)
-        reports[src.name] = {"ok": rep.n_ok, "rejected": rep.n_rejected}
-    for src in cfg.problem_solving:
-        problems, rep = load_problems(src, join(out_dir, "rejects", f"problems-{src.name}.jsonl"), strip_calc=True)
-        reports[src.name] = {"ok": rep.n_ok, "rejected": rep.n_rejected}
-        for p in problems:
-            solution = p.get("solution") or ""
-            if p.get("answer") and "\\boxed" not in solution:
-                solution = f"{solution}\nThe answer is \\boxed{{{p['answer']}}}."
-            did, solution = f"ps-{p['id']}", solution.strip()
-            docs.append(solved_document(did, src.name, "problem_solving", p["problem"], solution, cfg.document_template))
-            chats.append(solved_chat(did, src.name, p["problem"], solution))
-    if cfg.include_synthesis and synthesis_dir and exists(synthesis_dir):
-        samples = _synthesis_samples(synthesis_dir)
-        docs.extend(sample_to_document(s, cfg.document_template) for s in samples)
-        chats.extend(sample_to_chat(s) for s in samples)
-        reports["synthesis"] = {"ok": len(samples), "rejected": 0}
-    return docs, chats, reports
-
-
-def _synthesis_samples(synthesis_dir: str) -> list[dict[str, Any]]:
-    files = [f for f in list_files(synthesis_dir, (".parquet",)) if "/samples-" in f]
-    return [row for f in files for row in read_parquet_rows(f)]
-
-
-def _require_unique_ids(docs: list[dict[str, Any]]) -> None:
+def _require_unique_ids(ids: pa.Array) -> None:
     """Dedup, decontamination and the mix stage's join all key documents by id."""
-    repeated = sorted(i for i, n in Counter(d["id"] for d in docs).items() if n > 1)
+    counts = pa.table({"id": ids}).group_by("id").aggregate([("id", "count")])
+    repeated = sorted(counts.filter(pc.greater(counts.column("id_count"), 1)).column("id").to_pylist())
     if repeated:
         raise StageError(f"curate: {len(repeated)} document id(s) occur more than once, e.g. {repeated[:5]}: "
                          "a source reuses ids; point its `id_field` at a unique field")
 
 
-def exact_duplicates(docs: list[dict[str, Any]]) -> dict[str, str]:
-    """Removed id → kept id for exact duplicates (the smallest id of each group is kept)."""
-    groups: dict[str, list[str]] = {}
-    for d in docs:
-        groups.setdefault(exact_key(d["text"]), []).append(d["id"])
-    removed = {}
-    for ids in groups.values():
-        keep = min(ids)
-        removed.update({i: keep for i in ids if i != keep})
-    return removed
+def exact_duplicate_of(ids: pa.Array, keys: pa.Array) -> np.ndarray:
+    """For every document, the index of the document it duplicates exactly (the smallest id of its key); itself
+    when it is kept."""
+    n = len(ids)
+    table = pa.table({"key": keys, "id": ids, "i": np.arange(n)}).sort_by([("key", "ascending"), ("id", "ascending")])
+    key, order = table.column("key"), table.column("i").to_numpy()
+    first = np.ones(n, dtype=bool)
+    if n > 1:
+        first[1:] = pc.not_equal(key.slice(1), key.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    kept = order[np.maximum.accumulate(np.where(first, np.arange(n), 0))] if n else order
+    out = np.empty(n, dtype=np.int64)
+    out[order] = kept
+    return out
+
+
+def _list_matrix(column: pa.ChunkedArray, rows: int) -> np.ndarray:
+    """A list column of equal-length lists as a (rows, length) numpy matrix, without a Python object per row."""
+    return pc.list_flatten(column).to_numpy().reshape(rows, -1)
+
+
+def _signature_loader(files: list[str]) -> Any:
+    """Signatures of documents by their global row index across the feature files, one file at a time."""
+    sizes = np.cumsum([0] + [parquet_rows([f]) for f in files])
+
+    def load(indices: np.ndarray) -> np.ndarray:
+        parts = []
+        for k, f in enumerate(files):
+            local = indices[(indices >= sizes[k]) & (indices < sizes[k + 1])] - sizes[k]
+            if local.size:
+                column = read_columns([f], ["minhash"]).column("minhash").take(pa.array(local))
+                parts.append(_list_matrix(column, local.size))
+        return np.concatenate(parts)
+
+    return load
+
+
+def decide(cfg: CurationConfig, feature_files: list[str]) -> pa.Table:
+    """(id, source, reason, kept, benchmarks) per document: reason null when kept, benchmarks null when clean."""
+    table = read_columns(feature_files, ["id", "source", "exact", "contaminated_by"], FEATURES)
+    ids = table.column("id")
+    _require_unique_ids(ids)
+    n = len(ids)
+    id_list = ids.to_pylist()
+    reason = np.full(n, None, dtype=object)
+    kept = np.full(n, None, dtype=object)
+    if cfg.exact_dedup and n:
+        dup = exact_duplicate_of(ids, table.column("exact"))
+        mask = dup != np.arange(n)
+        reason[mask] = "exact_duplicate"
+        kept[mask] = [id_list[j] for j in dup[mask]]
+    if cfg.minhash.enabled and n:
+        bands = _list_matrix(read_columns(feature_files, ["bands"]).column("bands"), n)
+        rep = near_duplicate_of(id_list, bands, reason == None, _signature_loader(feature_files),  # noqa: E711
+                                cfg.minhash.threshold)
+        mask = rep != np.arange(n)
+        reason[mask] = "near_duplicate"
+        kept[mask] = [id_list[j] for j in rep[mask]]
+    flags = table.column("contaminated_by").to_numpy(zero_copy_only=False)
+    contaminated = (flags != "") & (reason == None)  # noqa: E711  (a duplicate is reported as a duplicate)
+    if cfg.decontamination.action == "drop":
+        reason[contaminated] = "contaminated"
+    decisions = pa.table({"id": ids, "source": table.column("source"), "reason": pa.array(reason, pa.string()),
+                          "kept": pa.array(kept, pa.string()),
+                          "benchmarks": pa.array(np.where(contaminated, flags, None), pa.string())})
+    return decisions
+
+
+def _drop_ids(batch: pa.Table, removed: pa.Array) -> pa.Table:
+    return batch.filter(pc.invert(pc.is_in(batch.column("id"), value_set=removed)))
+
+
+def write_kept(src_dir: str, removed: pa.Array, out_dir: str, schema: RecordSchema) -> int:
+    """Ray Data: the rows of src_dir whose id was not removed, as Parquet under out_dir; the rows written."""
+    import ray.data
+
+    clear_dir(out_dir)
+    files = list_files(src_dir, (".parquet",))
+    if parquet_rows(files):
+        ray.data.read_parquet(files).map_batches(_drop_ids, fn_kwargs={"removed": removed},
+                                                 batch_format="pyarrow").write_parquet(out_dir)
+    written = list_files(out_dir, (".parquet",)) if exists(out_dir) else []
+    if not written:  # nothing kept: an empty set that still has its schema
+        write_parquet([], join(out_dir, "empty.parquet"), schema)
+    return parquet_rows(written)
 
 
 def run_curation(cfg: CurationConfig, synthesis_dir: str | None, out_dir: str) -> dict[str, Any]:
-    """Ingest → exact dedup → MinHash near-dup → decontaminate; writes documents, chats, reports, manifest."""
+    """Ingest → features (actors) → exact dedup, near dedup, decontamination → kept documents and chats."""
     with stage_record(out_dir, "curate", cfg.model_dump(mode="json")) as record:
-        docs, chats, reports = ingest(cfg, synthesis_dir, out_dir)
-        _require_unique_ids(docs)
+        docs_in, chats_in, reports = ingest(cfg, synthesis_dir, join(out_dir, "ingested"), join(out_dir, "rejects"))
         record.inputs = {"sources": reports, "synthesis_dir": synthesis_dir}
-        removed: dict[str, dict[str, Any]] = {}
-        if cfg.exact_dedup:
-            for rid, keep in exact_duplicates(docs).items():
-                removed[rid] = {"reason": "exact_duplicate", "kept": keep}
-        live = [d for d in docs if d["id"] not in removed]
-        if cfg.minhash.enabled and live:
-            sig_rows = map_with_actors([{"id": d["id"], "text": d["text"]} for d in live], SignatureUDF,
-                                       {"cfg": cfg.minhash.model_dump()})
-            ids = [r["id"] for r in sig_rows]
-            reps = near_duplicate_clusters(ids, np.stack([np.asarray(r["minhash"]) for r in sig_rows]), cfg.minhash)
-            for rid, rep in reps.items():
-                if rid != rep:
-                    removed[rid] = {"reason": "near_duplicate", "kept": rep}
-            live = [d for d in live if d["id"] not in removed]
-        contaminated: list[dict[str, Any]] = []
-        if cfg.decontamination.enabled and live:
+        index = None
+        if cfg.decontamination.enabled:
             names = available_benchmarks() if cfg.decontamination.benchmarks == "all" else cfg.decontamination.benchmarks
             bench = {n: load_benchmark(n, rejects_dir=join(out_dir, "rejects")) for n in names}
             index = BenchmarkIndex.build(bench, cfg.decontamination.ngram)
-            flagged = map_with_actors([{"id": d["id"], "text": d["text"]} for d in live], ContaminationUDF,
-                                      {"index": index})
-            by_id = {d["id"]: d for d in live}
-            for row in flagged:
-                if row["contaminated_by"]:
-                    doc = by_id[row["id"]]
-                    contaminated.append({"id": doc["id"], "source": doc["source"], "kind": doc["kind"],
-                                         "benchmarks": row["contaminated_by"].split(","), "text": doc["text"][:300]})
-            if cfg.decontamination.action == "drop":
-                for c in contaminated:
-                    removed[c["id"]] = {"reason": "contaminated", "benchmarks": c["benchmarks"]}
-                live = [d for d in live if d["id"] not in removed]
-        kept_chats = [c for c in chats if c["id"] not in removed]
-        write_parquet(live, join(out_dir, "documents.parquet"), DOCUMENT)
-        write_parquet(kept_chats, join(out_dir, "chats.parquet"), CHAT)
-        write_jsonl([{"id": k, **v} for k, v in sorted(removed.items())], join(out_dir, "removed.jsonl"))
-        counts = summarize(docs, live, removed, contaminated, len(chats), len(kept_chats))
-        write_reports(out_dir, counts, contaminated, cfg.decontamination.max_examples)
+        stamp = {"features_version": FEATURES_VERSION, "minhash": cfg.minhash.model_dump(mode="json"), "exact": cfg.exact_dedup,
+                 "decontamination": cfg.decontamination.model_dump(mode="json") if index else None,
+                 "index": [index.n, int(index.hashes.size), index.names] if index else None}
+        features = map_file_to_parquet(docs_in, ["id", "source", "text"], FeaturesUDF,
+                                       {"minhash": cfg.minhash.model_dump(), "index": index},
+                                       join(out_dir, "features"), stamp, batch_format="pyarrow")
+        decisions = decide(cfg, features)
+        removed = decisions.filter(pc.is_valid(decisions.column("reason")))
+        n_docs = write_kept(docs_in, removed.column("id"), join(out_dir, "documents"), DOCUMENT)
+        n_chats_in = parquet_rows(list_files(chats_in, (".parquet",)))
+        n_chats = write_kept(chats_in, removed.column("id"), join(out_dir, "chats"), CHAT)
+        if n_docs != len(decisions) - len(removed):
+            raise StageError(f"curate: wrote {n_docs} documents, expected {len(decisions) - len(removed)}")
+        write_jsonl(_removed_records(removed), join(out_dir, "removed.jsonl"))
+        contaminated = decisions.filter(pc.is_valid(decisions.column("benchmarks")))
+        counts = summarize(decisions, contaminated, n_chats_in, n_chats)
+        write_reports(out_dir, counts, _examples(contaminated, docs_in, cfg.decontamination.max_examples),
+                      cfg.decontamination.max_examples)
         record.counts = counts
-        record.outputs = {"documents": join(out_dir, "documents.parquet"), "chats": join(out_dir, "chats.parquet"),
+        record.outputs = {"documents": join(out_dir, "documents"), "chats": join(out_dir, "chats"),
                           "removed": join(out_dir, "removed.jsonl"), "report": join(out_dir, "report.md")}
     return counts
 
 
-def summarize(docs: list[dict], live: list[dict], removed: dict[str, dict], contaminated: list[dict],
-              n_chats: int, n_kept_chats: int) -> dict[str, Any]:
+def _removed_records(removed: pa.Table) -> list[dict[str, Any]]:
+    out = []
+    for row in removed.sort_by("id").to_pylist():
+        rec = {"id": row["id"], "reason": row["reason"]}
+        if row["reason"] == "contaminated":
+            rec["benchmarks"] = row["benchmarks"].split(",")
+        else:
+            rec["kept"] = row["kept"]
+        out.append(rec)
+    return out
+
+
+def _examples(contaminated: pa.Table, docs_dir: str, max_examples: int) -> list[dict[str, Any]]:
+    """Contaminated documents with their first 300 characters: up to max_examples per benchmark."""
+    chosen: dict[str, dict[str, Any]] = {}
+    per_bench: dict[str, int] = {}
+    for row in contaminated.sort_by("id").to_pylist():
+        benches = row["benchmarks"].split(",")
+        if any(per_bench.get(b, 0) < max_examples for b in benches):
+            chosen[row["id"]] = {"id": row["id"], "source": row["source"], "benchmarks": benches}
+            for b in benches:
+                per_bench[b] = per_bench.get(b, 0) + 1
+    if chosen:
+        wanted = pa.array(list(chosen), pa.string())
+        for f in list_files(docs_dir, (".parquet",)):
+            part = read_columns([f], ["id", "text"])
+            part = part.filter(pc.is_in(part.column("id"), value_set=wanted))
+            for doc_id, text in zip(part.column("id").to_pylist(), part.column("text").to_pylist()):
+                chosen[doc_id]["text"] = text[:300]
+    return sorted(chosen.values(), key=lambda c: c["id"])
+
+
+def summarize(decisions: pa.Table, contaminated: pa.Table, n_chats: int, n_kept_chats: int) -> dict[str, Any]:
     """Counts per source: in, out, exact and near duplicates, contaminated; contamination per benchmark."""
-    source_of = {d["id"]: d["source"] for d in docs}
-    per_source: dict[str, Counter] = {}
-    for d in docs:
-        per_source.setdefault(d["source"], Counter())["in"] += 1
-    for d in live:
-        per_source[d["source"]]["out"] += 1
-    for rid, info in removed.items():
-        per_source[source_of[rid]][info["reason"]] += 1
-    per_bench: Counter = Counter(b for c in contaminated for b in c["benchmarks"])
-    return {"documents_in": len(docs), "documents_out": len(live), "chats_in": n_chats, "chats_out": n_kept_chats,
-            "exact_duplicates": sum(1 for v in removed.values() if v["reason"] == "exact_duplicate"),
-            "near_duplicates": sum(1 for v in removed.values() if v["reason"] == "near_duplicate"),
+    per_source: dict[str, dict[str, int]] = {}
+    grouped = pa.table({"source": decisions.column("source"),
+                        "reason": pc.fill_null(decisions.column("reason"), "out")}).group_by(
+        ["source", "reason"]).aggregate([("source", "count")])
+    for src, why, c in zip(*(grouped.column(k).to_pylist() for k in ("source", "reason", "source_count"))):
+        entry = per_source.setdefault(src, {"in": 0})
+        entry["in"] += c
+        entry[why] = c
+    reasons = pc.value_counts(pc.drop_null(decisions.column("reason"))).to_pylist()
+    by_reason = {r["values"]: r["counts"] for r in reasons}
+    per_bench: dict[str, int] = {}
+    for flags in contaminated.column("benchmarks").to_pylist():
+        for b in flags.split(","):
+            per_bench[b] = per_bench.get(b, 0) + 1
+    return {"documents_in": len(decisions), "documents_out": len(decisions) - sum(by_reason.values()),
+            "chats_in": n_chats, "chats_out": n_kept_chats,
+            "exact_duplicates": by_reason.get("exact_duplicate", 0),
+            "near_duplicates": by_reason.get("near_duplicate", 0),
             "contaminated": len(contaminated),
-            "per_source": {k: dict(v) for k, v in sorted(per_source.items())},
+            "per_source": dict(sorted(per_source.items())),
             "contaminated_per_benchmark": dict(sorted(per_bench.items()))}

@@ -22,12 +22,38 @@ def stable_hash64(text: str) -> int:
 
 def exact_key(text: str) -> str:
     """Exact-duplicate key: hash of the normalised word sequence."""
-    return hashlib.sha1(" ".join(normalized_words(text)).encode()).hexdigest()
+    return words_key(normalized_words(text))
+
+
+def words_key(words: list[str]) -> str:
+    return hashlib.sha1(" ".join(words).encode()).hexdigest()
+
+
+_WORD_HASHES: dict[str, int] = {}  # per process: a corpus has a bounded vocabulary
+_CACHE_LIMIT = 2_000_000
+_GRAM_MULT = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _word_hash(word: str) -> int:
+    h = stable_hash64(word)
+    if len(_WORD_HASHES) < _CACHE_LIMIT:
+        _WORD_HASHES[word] = h
+    return h
 
 
 def ngram_hashes(words: list[str], n: int) -> np.ndarray:
-    """Stable 64-bit hashes of every word n-gram (empty when the text is shorter than n)."""
+    """Stable 64-bit hashes of every word n-gram (empty when the text is shorter than n).
+
+    Each word is hashed once (cached), and an n-gram's hash is the polynomial combination of its
+    words' hashes (mod 2^64), computed for all n-grams at once.
+    """
     if len(words) < n:
         return np.empty(0, dtype=np.uint64)
-    return np.fromiter((stable_hash64(" ".join(words[i : i + n])) for i in range(len(words) - n + 1)),
-                       dtype=np.uint64, count=len(words) - n + 1)
+    cache = _WORD_HASHES
+    hashes = np.fromiter((cache[w] if w in cache else _word_hash(w) for w in words), dtype=np.uint64,
+                         count=len(words))
+    m = len(words) - n + 1
+    grams = hashes[:m].copy()
+    for k in range(1, n):
+        grams = grams * _GRAM_MULT + hashes[k : k + m]
+    return grams

@@ -91,7 +91,7 @@ def build_cpt_shards(cfg: MixingConfig, tokenized: list[str], cpt_dir: str,
     """Plan the mixture, then join + group + pack the groups that have no shard yet; returns shards and counts."""
     import ray.data
 
-    index = read_columns(tokenized, ["id", "kind", "n_tokens"])
+    index = read_columns(tokenized, ["id", "kind", "n_tokens"]).sort_by("id")  # the plan must not depend on file order
     _check_unique_ids(index)
     plan, accounting, n_groups = plan_segments(index, cfg)
     stamp = {"fingerprint": _fingerprint(plan, cfg, pad_id), "groups": n_groups}

@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 from mathgpt.config import MixingConfig
-from mathgpt.io import clear_dir, join, list_files, read_columns
+from mathgpt.io import clear_dir, exists, join, list_files, read_columns, write_parquet
 from mathgpt.manifest import stage_record
 from mathgpt.mixing.cpt import build_cpt_shards, tokenize_to_parquet
 from mathgpt.mixing.sft import STATUS_COUNTS, RenderChatsUDF, pack_rendered
@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 def build_sft_shards(cfg: MixingConfig, chats: str, out_dir: str, pad_id: int) -> tuple[str, dict[str, Any]]:
     """Chats → rendered rows (Ray Data actors, once) → SFT shards; every chat is counted by its status."""
+    import pyarrow as pa
     import pyarrow.compute as pc
     import ray.data
 
@@ -27,14 +28,18 @@ def build_sft_shards(cfg: MixingConfig, chats: str, out_dir: str, pad_id: int) -
     settings = {"tokenizer": cfg.tokenizer, "max_length": sft.max_length, "overflow": sft.overflow}
     rendered = map_file_to_parquet(chats, ["id", "messages"], RenderChatsUDF, settings, join(out_dir, "sft_rendered"),
                                    settings, batch_format="pyarrow")
-    status = read_columns(rendered, ["status"]).column("status")
+    status = read_columns(rendered, ["status"], pa.schema([("status", pa.string())])).column("status")
     by_status = dict(Counter(status.to_pylist()))
     sft_dir = join(out_dir, "sft")
     clear_dir(sft_dir)
-    (ray.data.read_parquet(rendered, columns=["status", "input_ids", "loss_mask"])
-     .map_batches(pack_rendered, fn_kwargs={"max_length": sft.max_length, "pad_id": pad_id, "pack": sft.pack},
-                  batch_size=cfg.shard_rows, batch_format="pyarrow")
-     .write_parquet(sft_dir))
+    if rendered:
+        (ray.data.read_parquet(rendered, columns=["status", "input_ids", "loss_mask"])
+         .map_batches(pack_rendered, fn_kwargs={"max_length": sft.max_length, "pad_id": pad_id, "pack": sft.pack},
+                      batch_size=cfg.shard_rows, batch_format="pyarrow")
+         .write_parquet(sft_dir))
+    if not exists(sft_dir) or not list_files(sft_dir, (".parquet",)):
+        log.warning("mix: no SFT rows (%d chats in)", len(status))
+        write_parquet([], join(sft_dir, "empty.parquet"), PACKED_SEQUENCE)
     masks = read_columns(list_files(sft_dir, (".parquet",)), ["loss_mask"], PACKED_SEQUENCE.arrow).column("loss_mask")
     counts = {"sft_chats_in": len(status), "sft_rows": len(masks),
               "sft_assistant_tokens": int(pc.sum(pc.list_flatten(masks)).as_py() or 0)}
@@ -45,7 +50,7 @@ def build_sft_shards(cfg: MixingConfig, chats: str, out_dir: str, pad_id: int) -
 def run_mixing(cfg: MixingConfig, curate_dir: str, out_dir: str) -> dict[str, Any]:
     """Build packed CPT shards (`mathgpt.mixing.cpt`) and SFT shards from the curated documents and chats."""
     with stage_record(out_dir, "mix", cfg.model_dump(mode="json")) as record:
-        documents = join(curate_dir, "documents.parquet")
+        documents = join(curate_dir, "documents")
         tok = load_tokenizer(cfg.tokenizer)
         tokenized = tokenize_to_parquet(documents, cfg.tokenizer, join(out_dir, "tokenized"))
         cpt, cpt_counts = build_cpt_shards(cfg, tokenized, join(out_dir, "cpt"), tok.pad_token_id)
@@ -53,7 +58,7 @@ def run_mixing(cfg: MixingConfig, curate_dir: str, out_dir: str) -> dict[str, An
         counts: dict[str, Any] = dict(cpt_counts)
         outputs: dict[str, Any] = {"cpt": cpt, "tokenized": join(out_dir, "tokenized")}
         if cfg.sft.enabled:
-            outputs["sft"], sft_counts = build_sft_shards(cfg, join(curate_dir, "chats.parquet"), out_dir,
+            outputs["sft"], sft_counts = build_sft_shards(cfg, join(curate_dir, "chats"), out_dir,
                                                           tok.pad_token_id)
             counts.update(sft_counts)
         record.counts, record.outputs = counts, outputs
