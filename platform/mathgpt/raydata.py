@@ -8,7 +8,7 @@ import numpy as np
 
 
 def map_file_to_parquet(src: str, columns: list[str], udf: type, kwargs: dict[str, Any], out_dir: str,
-                        stamp: dict[str, Any], batch_size: int = 256, max_actors: int = 4,
+                        stamp: dict[str, Any], concurrency: int | tuple[int, int] = (1, 4), batch_size: int = 256,
                         batch_format: str = "numpy") -> list[str]:
     """Stream a Parquet file (or a folder of them) through `udf` actors into Parquet files under out_dir, once.
 
@@ -30,13 +30,22 @@ def map_file_to_parquet(src: str, columns: list[str], udf: type, kwargs: dict[st
     if rows_in:
         ray.data.read_parquet(inputs, columns=columns).map_batches(
             udf, fn_constructor_kwargs=kwargs, batch_size=batch_size, batch_format=batch_format,
-            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=max_actors)).write_parquet(out_dir)
+            compute=actor_pool(concurrency)).write_parquet(out_dir)
     files = list_files(out_dir, (".parquet",)) if exists(out_dir) else []
     rows_out = parquet_rows(files)
     if rows_out != rows_in:
         raise RuntimeError(f"{out_dir}: {udf.__name__} wrote {rows_out} rows for the {rows_in} rows of {src}")
     write_json(marker_body, marker)
     return files
+
+
+def actor_pool(concurrency: int | tuple[int, int]) -> Any:
+    """A Ray Data actor pool: fixed size, or autoscaling between (min, max)."""
+    import ray.data
+
+    if isinstance(concurrency, tuple):
+        return ray.data.ActorPoolStrategy(min_size=concurrency[0], max_size=concurrency[1])
+    return ray.data.ActorPoolStrategy(size=concurrency)
 
 
 def ragged_column(arrays: Sequence[np.ndarray]) -> np.ndarray:

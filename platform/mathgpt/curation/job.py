@@ -151,7 +151,7 @@ def run_curation(cfg: CurationConfig, synthesis_dir: str | None, out_dir: str) -
                  "index": [index.n, int(index.hashes.size), index.names] if index else None}
         features = map_file_to_parquet(docs_in, ["id", "source", "text"], FeaturesUDF,
                                        {"minhash": cfg.minhash.model_dump(), "index": index},
-                                       join(out_dir, "features"), stamp, batch_format="pyarrow")
+                                       join(out_dir, "features"), stamp, cfg.concurrency, batch_format="pyarrow")
         decisions = decide(cfg, features)
         removed = decisions.filter(pc.is_valid(decisions.column("reason")))
         n_docs = write_kept(docs_in, removed.column("id"), join(out_dir, "documents"), DOCUMENT)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from mathgpt.config import EngineConfig
 from mathgpt.engines.requests import OUTPUT_COLUMNS, derive_seed, make_request
+from mathgpt.raydata import actor_pool
 
 if TYPE_CHECKING:
     import ray.data
@@ -41,13 +42,6 @@ def generate(ds: "ray.data.Dataset", cfg: EngineConfig, model_path: str | None =
     )
 
 
-def actor_pool(concurrency: int | tuple[int, int]) -> Any:
-    """A Ray Data actor pool: fixed size, or autoscaling between (min, max)."""
-    import ray.data
-
-    if isinstance(concurrency, tuple):
-        return ray.data.ActorPoolStrategy(min_size=concurrency[0], max_size=concurrency[1])
-    return ray.data.ActorPoolStrategy(size=concurrency)
 
 
 def _http_kwargs(cfg: EngineConfig) -> dict[str, Any]:

@@ -36,12 +36,13 @@ def shard_path(cpt_dir: str, group: int) -> str:
     return join(cpt_dir, f"shard-{group:05d}.parquet")
 
 
-def tokenize_to_parquet(documents: str, tokenizer: str, out_dir: str) -> list[str]:
+def tokenize_to_parquet(documents: str, tokenizer: str, out_dir: str,
+                        concurrency: int | tuple[int, int] = (1, 4)) -> list[str]:
     """Tokenize every document into Parquet files under out_dir (id, kind, n_tokens, input_ids), once."""
     from mathgpt.mixing.tokenize import TokenizeUDF
 
     return map_file_to_parquet(documents, ["id", "kind", "text"], TokenizeUDF, {"tokenizer": tokenizer}, out_dir,
-                               {"tokenizer": tokenizer})
+                               {"tokenizer": tokenizer}, concurrency)
 
 
 def plan_segments(index: pa.Table, cfg: MixingConfig) -> tuple[pa.Table, dict[str, Any], int]:

@@ -27,7 +27,7 @@ def build_sft_shards(cfg: MixingConfig, chats: str, out_dir: str, pad_id: int) -
     sft = cfg.sft
     settings = {"tokenizer": cfg.tokenizer, "max_length": sft.max_length, "overflow": sft.overflow}
     rendered = map_file_to_parquet(chats, ["id", "messages"], RenderChatsUDF, settings, join(out_dir, "sft_rendered"),
-                                   settings, batch_format="pyarrow")
+                                   settings, cfg.concurrency, batch_format="pyarrow")
     status = read_columns(rendered, ["status"], pa.schema([("status", pa.string())])).column("status")
     by_status = dict(Counter(status.to_pylist()))
     sft_dir = join(out_dir, "sft")
@@ -52,7 +52,7 @@ def run_mixing(cfg: MixingConfig, curate_dir: str, out_dir: str) -> dict[str, An
     with stage_record(out_dir, "mix", cfg.model_dump(mode="json")) as record:
         documents = join(curate_dir, "documents")
         tok = load_tokenizer(cfg.tokenizer)
-        tokenized = tokenize_to_parquet(documents, cfg.tokenizer, join(out_dir, "tokenized"))
+        tokenized = tokenize_to_parquet(documents, cfg.tokenizer, join(out_dir, "tokenized"), cfg.concurrency)
         cpt, cpt_counts = build_cpt_shards(cfg, tokenized, join(out_dir, "cpt"), tok.pad_token_id)
         record.inputs = {"documents": documents, "n_documents": cpt_counts["documents_in"]}
         counts: dict[str, Any] = dict(cpt_counts)
