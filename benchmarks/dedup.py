@@ -6,7 +6,9 @@ permutations and the same Jaccard threshold; datasketch's MinHashLSH chooses its
 documents/s per core (signatures + clustering, one process) and the recall of the planted pairs;
 false positives are pairs reported as duplicates whose true shingle Jaccard is below half the threshold.
 
-    python benchmarks/dedup.py [--plant 300] [--edit 0.01] [--repeat 1]
+Then (c) the whole curate stage on a local Ray over the same documents (exact + near dedup).
+
+    python benchmarks/dedup.py [--plant 300] [--edit 0.01] [--repeat 1] [--no-stage]
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import random
 
 import numpy as np
 import pyarrow as pa
-from _common import report, timer
+from _common import report, start_ray, timer
 from _corpus import load_documents
 
 from mathgpt.config import MinHashConfig
@@ -84,6 +86,35 @@ def datasketch_lsh(docs: list[dict], cfg: MinHashConfig) -> tuple[dict[str, floa
     return {"docs": len(docs), "seconds": t["s"], "docs/s/core": len(docs) / t["s"]}, found
 
 
+def curation_stage(docs: list[dict], cfg: MinHashConfig) -> tuple[dict[str, float], set[frozenset]]:
+    """The whole curate stage on Ray (JSONL in, ingest chunks, features in actors, decisions on the driver,
+    kept documents written by Ray Data), exact and near dedup on, decontamination off as datasketch has none."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    import ray
+
+    from mathgpt.config import CurationConfig
+    from mathgpt.curation.job import run_curation
+
+    cores = min(int(ray.cluster_resources()["CPU"]), 4)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp, "corpus.jsonl")
+        src.write_text("".join(json.dumps({"id": d["id"], "text": d["text"]}) + "\n" for d in docs))
+        stage = CurationConfig(corpora=[{"name": "bench", "path": str(src), "kind": "general"}], minhash=cfg,
+                               decontamination={"enabled": False}, include_synthesis=False)
+        with timer() as t:
+            run_curation(stage, None, f"{tmp}/curate")
+        removed = [json.loads(line) for line in Path(tmp, "curate", "removed.jsonl").read_text().splitlines()]
+    rep = {r["id"].removeprefix("bench/"): r["kept"].removeprefix("bench/") for r in removed}
+    clusters: dict[str, list[str]] = {}
+    for d in docs:
+        clusters.setdefault(rep.get(d["id"], d["id"]), []).append(d["id"])
+    found = {frozenset((a, b)) for members in clusters.values() for a in members for b in members if a < b}
+    return {"docs": len(docs), "seconds": t["s"], "docs/s/core": len(docs) / t["s"] / cores}, found
+
+
 def quality(found: set[frozenset], planted: list[tuple[str, str]], texts: dict[str, str], cfg: MinHashConfig,
             recall_of: str) -> dict[str, float]:
     planted_set = {frozenset(p) for p in planted}
@@ -102,6 +133,7 @@ def main() -> None:
     parser.add_argument("--plant", type=int, default=300, help="near-duplicates to plant")
     parser.add_argument("--edit", type=float, default=0.01, help="fraction of words replaced in each")
     parser.add_argument("--repeat", type=int, default=1, help="copies of the bundled corpus (all exact dups)")
+    parser.add_argument("--no-stage", dest="stage", action="store_false", help="skip (c), the curate stage on Ray")
     args = parser.parse_args()
     cfg = MinHashConfig()
     docs, planted = plant(load_documents(args.repeat), args.plant, args.edit)
@@ -111,10 +143,17 @@ def main() -> None:
           f"{np.mean(np.array(true_j) >= cfg.threshold):.0%} at or above the threshold {cfg.threshold}); "
           f"num_perm={cfg.num_perm}, mathgpt bands={cfg.bands}")
     rows = []
-    for name, fn in (("(a) datasketch MinHashLSH", datasketch_lsh), ("(b) mathgpt MinHash + LSH", ours)):
+    variants = [("(a) datasketch MinHashLSH", datasketch_lsh), ("(b) mathgpt MinHash + LSH", ours)]
+    for name, fn in variants:
         speed, found = fn(docs, cfg)
         rows.append((name, {**speed, **quality(found, planted, texts, cfg, "planted")}))
     report("near-duplicate detection, one process", rows, "docs/s/core")
+    if args.stage:
+        start_ray()
+        speed, found = curation_stage(docs, cfg)
+        rows.append(("(c) whole curate stage on Ray", {**speed, **quality(found, planted, texts, cfg, "planted")}))
+        report("near-duplicate detection: the curate stage on Ray (per core of up to 4 actors)", [rows[0], rows[2]],
+               "docs/s/core")
 
 
 if __name__ == "__main__":

@@ -154,9 +154,10 @@ def run_curation(cfg: CurationConfig, synthesis_dir: str | None, out_dir: str) -
                                        join(out_dir, "features"), stamp, cfg.concurrency, batch_format="pyarrow")
         decisions = decide(cfg, features)
         removed = decisions.filter(pc.is_valid(decisions.column("reason")))
-        n_docs = write_kept(docs_in, removed.column("id"), join(out_dir, "documents"), DOCUMENT)
+        removed_ids = removed.column("id").combine_chunks()
+        n_docs = write_kept(docs_in, removed_ids, join(out_dir, "documents"), DOCUMENT)
         n_chats_in = parquet_rows(list_files(chats_in, (".parquet",)))
-        n_chats = write_kept(chats_in, removed.column("id"), join(out_dir, "chats"), CHAT)
+        n_chats = write_kept(chats_in, removed_ids, join(out_dir, "chats"), CHAT)
         if n_docs != len(decisions) - len(removed):
             raise StageError(f"curate: wrote {n_docs} documents, expected {len(decisions) - len(removed)}")
         write_jsonl(_removed_records(removed), join(out_dir, "removed.jsonl"))
