@@ -69,9 +69,24 @@ def batch_rows(batch: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     return [{k: batch[k][i] for k in keys} for i in range(len(batch[keys[0]]))] if keys else []
 
 
+def plain(value: Any) -> Any:
+    """A value as Arrow takes it: Ray Data hands list columns back as numpy arrays (of dicts, for `messages`),
+    which its block builder cannot convert when they are ragged and pickles with a warning; lists it can."""
+    return value.tolist() if isinstance(value, np.ndarray) else value
+
+
+def plain_row(row: dict[str, Any]) -> dict[str, Any]:
+    """`plain` on every column of a row."""
+    return {k: plain(v) for k, v in row.items()}
+
+
 def with_outputs(batch: dict[str, np.ndarray], outs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     """The batch with the engine's output columns added, one output per row."""
-    result = dict(batch)
+    result = {}
+    for col, values in batch.items():
+        if values.dtype == object and any(isinstance(v, np.ndarray) for v in values):
+            values = np.array([plain(v) for v in values] + [None], dtype=object)[:-1]  # stays 1-D
+        result[col] = values
     for col in OUTPUT_COLUMNS:
         result[col] = np.array([o[col] for o in outs], dtype=object)
     return result

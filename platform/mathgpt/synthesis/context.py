@@ -10,6 +10,7 @@ from typing import Any, Callable, Literal
 from mathgpt.config import EngineConfig
 from mathgpt.engines import generate
 from mathgpt.engines.collect import collect_exactly_once
+from mathgpt.engines.requests import plain_row
 
 log = logging.getLogger(__name__)
 Role = Literal["teacher", "student"]
@@ -94,10 +95,10 @@ def _safe(fn: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str,
 
     def wrapped(row: dict[str, Any]) -> dict[str, Any]:
         if row.get("error"):
-            return row
+            return plain_row(row)
         try:
-            return fn(row)
+            return plain_row(fn(row))
         except Exception as err:  # noqa: BLE001 - the row goes to rejects with the reason
-            return {**row, "error": f"postprocess failed: {type(err).__name__}: {err}"}
+            return plain_row({**row, "error": f"postprocess failed: {type(err).__name__}: {err}"})
 
     return wrapped
