@@ -6,7 +6,7 @@ import importlib.util
 from typing import Any
 
 from mathgpt.config import EngineConfig
-from mathgpt.engines.requests import row_messages, stop_list
+from mathgpt.engines.requests import plain_row, row_messages, stop_list
 from mathgpt.errors import MissingDependencyError
 
 _SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed")
@@ -35,7 +35,7 @@ def _preprocess(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _postprocess(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in row.items() if k not in ("sampling_params", "generated_tokens", "params")}
+    out = plain_row({k: v for k, v in row.items() if k not in ("sampling_params", "generated_tokens", "params")})
     err = row.get("__inference_error__")
     out.update(completion=row.get("generated_text") or "", n_prompt_tokens=int(row.get("num_input_tokens") or 0),
                n_completion_tokens=int(row.get("num_generated_tokens") or 0),
