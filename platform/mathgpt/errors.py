@@ -18,6 +18,9 @@ class RecordError(MathGPTError):
         self.path, self.line, self.field, self.reason = path, line, field, reason
         super().__init__(f"{path}:{line}: {field}: {reason}")
 
+    def __reduce__(self):  # picklable, so that it crosses from a Ray task to the driver intact
+        return RecordError, (self.path, self.line, self.field, self.reason)
+
 
 class MissingDependencyError(MathGPTError):
     """An optional dependency (usually from the `gpu` extra) is needed but not installed."""

@@ -90,3 +90,25 @@ def test_a_rerun_reuses_ingest_and_features_and_gives_the_same_result(ray_local,
                            None, str(out))  # a different decontamination setting recomputes the features
     assert flagged["contaminated"] == 1 and flagged["documents_out"] == first["documents_out"] + 1
     assert pq.read_metadata(next((out / "documents").glob("*.parquet"))).num_rows > 0
+
+
+def test_a_corpus_of_many_files_is_ingested_by_one_task_per_file(ray_local, tmp_path):
+    from mathgpt.config import DocumentSource
+    from mathgpt.curation.ingest import ingest_corpus
+    from mathgpt.errors import RecordError
+
+    folder = tmp_path / "corpus"
+    for k in range(3):
+        rows = [{"id": f"{k}-{i}", "text": TEXT.format(f"{k}.{i}")} for i in range(5)]
+        if k == 1:
+            rows.insert(2, {"id": "1-bad"})  # no text: line 3 of part-1
+        _write(folder / f"part-{k}.jsonl", rows)
+    src = DocumentSource(name="web", path=str(folder), kind="general", on_error="quarantine")
+    report = ingest_corpus(src, str(tmp_path / "docs"), str(tmp_path / "rejects"), chunk_rows=2)
+    assert report == {"ok": 15, "rejected": 1, "files": 3}
+    ids = sorted(r["id"] for r in read_parquet_rows(str(tmp_path / "docs")))
+    assert ids == sorted(f"web/{k}-{i}" for k in range(3) for i in range(5))
+    reject = json.loads((tmp_path / "rejects" / "corpus-web-f00001.jsonl").read_text())
+    assert (reject["line"], reject["field"]) == (3, "text") and reject["path"].endswith("part-1.jsonl")
+    with pytest.raises(RecordError, match=r"part-1.jsonl:3: text: missing or empty text"):
+        ingest_corpus(src.model_copy(update={"on_error": "fail"}), str(tmp_path / "docs2"), str(tmp_path / "r2"), 2)

@@ -45,6 +45,41 @@ def _corpus_normalizer(src: DocumentSource):
     return normalize
 
 
+def _ingest_corpus_file(src: DocumentSource, path: str, prefix: str, docs_dir: str, rejects_path: str,
+                        chunk_rows: int) -> dict[str, int]:
+    """Stream one file (or, with a limit, the whole source in order) of a corpus into Parquet chunks."""
+    docs = ParquetChunks(docs_dir, prefix, DOCUMENT, chunk_rows)
+    rep = ReadReport(paths=[])
+    for row in iter_records(path, DOCUMENT, _corpus_normalizer(src), src.on_error, rejects_path, src.limit, rep):
+        docs.add(row)
+    docs.flush()
+    return {"ok": rep.n_ok, "rejected": rep.n_rejected}
+
+
+def ingest_corpus(src: DocumentSource, docs_dir: str, rejects_dir: str, chunk_rows: int) -> dict[str, Any]:
+    """A corpus of several files is ingested by one Ray task per file; one file, or a `limit` (the first N
+    documents, in order), on the driver. Rejects go to one file per source file."""
+    import ray
+
+    from mathgpt.errors import RecordError
+
+    files = list_files(src.path)
+    name = _safe(src.name)
+    if len(files) == 1 or src.limit is not None:
+        return _ingest_corpus_file(src, src.path, f"corpus-{name}", docs_dir,
+                                   join(rejects_dir, f"corpus-{src.name}.jsonl"), chunk_rows)
+    task = ray.remote(num_cpus=1)(_ingest_corpus_file)
+    refs = [task.remote(src, f, f"corpus-{name}-f{i:05d}", docs_dir,
+                        join(rejects_dir, f"corpus-{src.name}-f{i:05d}.jsonl"), chunk_rows) for i, f in enumerate(files)]
+    try:
+        parts = ray.get(refs)
+    except ray.exceptions.RayTaskError as err:
+        if isinstance(err.cause, RecordError):
+            raise err.cause from None  # the file, line and field at fault, not a remote traceback
+        raise
+    return {"ok": sum(p["ok"] for p in parts), "rejected": sum(p["rejected"] for p in parts), "files": len(files)}
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
@@ -72,13 +107,7 @@ def ingest(cfg: CurationConfig, synthesis_dir: str | None, out_dir: str, rejects
     clear_dir(out_dir)
     reports: dict[str, Any] = {}
     for src in cfg.corpora:
-        docs = ParquetChunks(docs_dir, f"corpus-{_safe(src.name)}", DOCUMENT, chunk_rows)
-        rep = ReadReport(paths=[])
-        for row in iter_records(src.path, DOCUMENT, _corpus_normalizer(src), src.on_error,
-                                join(rejects_dir, f"corpus-{src.name}.jsonl"), src.limit, rep):
-            docs.add(row)
-        docs.flush()
-        reports[src.name] = {"ok": rep.n_ok, "rejected": rep.n_rejected}
+        reports[src.name] = ingest_corpus(src, docs_dir, rejects_dir, chunk_rows)
     for src in cfg.problem_solving:
         problems, rep = load_problems(src, join(rejects_dir, f"problems-{src.name}.jsonl"), strip_calc=True)
         reports[src.name] = {"ok": rep.n_ok, "rejected": rep.n_rejected}
