@@ -45,7 +45,8 @@ def _reference(out, cfg):
     """Packing the whole planned stream in one process, as the stage did before it was distributed."""
     tokenized = {r["id"]: r for r in read_parquet_rows(str(out / "tokenized"))}
     ids = sorted(tokenized)
-    picks, _ = mixture_picks(ids, [tokenized[i]["kind"] for i in ids], [tokenized[i]["n_tokens"] for i in ids], cfg)
+    rows, used, _ = mixture_picks([tokenized[i]["kind"] for i in ids], [tokenized[i]["n_tokens"] for i in ids], cfg)
+    picks = [(ids[r], n) for r, n in zip(rows.tolist(), used.tolist())]
     pad_id = load_tokenizer(cfg.tokenizer).pad_token_id
     rows, packer = pack_documents([list(tokenized[i]["input_ids"][:n]) for i, n in picks], cfg.seq_len,
                                   pad_id, cfg.last_partial)

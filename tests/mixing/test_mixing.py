@@ -38,11 +38,53 @@ def test_mixture_proportions_within_one_percent():
     lengths = {"general": [rng.randrange(200, 3000) for _ in range(50)],  # up-sampled (~1.6 epochs)
                "math_corpus": [rng.randrange(500, 5000) for _ in range(200)],  # down-sampled
                "problem_solving": [rng.randrange(50, 400) for _ in range(900)]}
-    realised = {k: sum(p.n_tokens for p in plan(lengths[k], budgets[k], seed=3)) for k in lengths}
+    realised = {k: int(plan(lengths[k], budgets[k], seed=3)[1].sum()) for k in lengths}
+    assert realised == budgets  # every budget is met exactly (the last pick is cut)
     total = sum(realised.values())
     for comp in comps:
         assert abs(realised[comp.kind] / total - comp.weight) < 0.01
-    assert plan(lengths["general"], 1000, 5) == plan(lengths["general"], 1000, 5)
+    a, b = plan(lengths["general"], 1000, 5), plan(lengths["general"], 1000, 5)
+    assert (a[0] == b[0]).all() and (a[1] == b[1]).all()
+
+
+def test_plan_uses_whole_epochs_then_a_prefix_and_cuts_only_the_last_pick():
+    import numpy as np
+
+    lengths = np.array([5, 0, 7, 3])  # 15 tokens, one empty document
+    index, take = plan(lengths, 2 * 15 + 9, seed=0)
+    assert take.sum() == 39 and (take > 0).all()
+    assert sorted(index[:3].tolist()) == [0, 2, 3] and sorted(index[3:6].tolist()) == [0, 2, 3]  # two epochs
+    assert (take[:-1] == lengths[index[:-1]]).all() and take[-1] <= lengths[index[-1]]
+    assert len(set(index[6:].tolist())) == len(index[6:])  # the partial epoch repeats no document
+
+
+def test_segments_split_picks_exactly_at_group_boundaries():
+    """The vectorised segmentation equals walking the token stream pick by pick."""
+    import pyarrow as pa
+
+    from mathgpt.config import MixingConfig
+    from mathgpt.mixing.budget import mixture_picks
+    from mathgpt.mixing.cpt import plan_segments
+
+    rng = random.Random(4)
+    n = 300
+    index = pa.table({"id": [f"d{i:04d}" for i in range(n)], "kind": [rng.choice(["a", "b"]) for _ in range(n)],
+                      "n_tokens": pa.array([rng.randrange(0, 400) for _ in range(n)], pa.int32())})
+    cfg = MixingConfig(components=[MixtureComponent(kind="a", weight=0.7), MixtureComponent(kind="b", weight=0.3)],
+                       total_tokens=50_000, seq_len=64, shard_rows=8, seed=2)
+    table, accounting, n_groups = plan_segments(index, cfg)
+    rows, used, _ = mixture_picks(index.column("kind"), index.column("n_tokens").to_numpy(), cfg)
+    want, offset, group_tokens = [], 0, 64 * 8
+    for row, n_used in zip(rows.tolist(), used.tolist()):
+        start = 0
+        while start < n_used:
+            group = offset // group_tokens
+            take = min((group + 1) * group_tokens - offset, n_used - start)
+            want.append((f"d{row:04d}", group, len(want), start, start + take))
+            start, offset = start + take, offset + take
+    got = list(zip(*(table.column(c).to_pylist() for c in ("id", "group", "order", "start", "stop"))))
+    assert got == want and n_groups == -(-50_000 // group_tokens)
+    assert {k: v["realised_tokens"] for k, v in accounting.items()} == {"a": 35_000, "b": 15_000}
 
 
 def test_absolute_token_budgets():

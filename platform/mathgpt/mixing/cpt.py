@@ -46,25 +46,23 @@ def tokenize_to_parquet(documents: str, tokenizer: str, out_dir: str,
 
 
 def plan_segments(index: pa.Table, cfg: MixingConfig) -> tuple[pa.Table, dict[str, Any], int]:
-    """The mixture as (id, group, order, start, stop) token segments, its per-kind accounting, and its groups."""
-    picks, accounting = mixture_picks(index.column("id").to_pylist(), index.column("kind").to_pylist(),
-                                      index.column("n_tokens").to_pylist(), cfg)
+    """The mixture as (id, group, order, start, stop) token segments, its per-kind accounting, and its groups.
+
+    Vectorised: a pick that crosses group boundaries becomes one segment per group it touches.
+    """
+    rows, used, accounting = mixture_picks(index.column("kind"), index.column("n_tokens").to_numpy(), cfg)
     group_tokens = cfg.shard_rows * cfg.seq_len
-    cols: dict[str, list] = {"id": [], "group": [], "order": [], "start": [], "stop": []}
-    offset = 0
-    for doc_id, n in picks:
-        start = 0
-        while start < n:
-            group = offset // group_tokens
-            take = min((group + 1) * group_tokens - offset, n - start)
-            for key, value in zip(cols, (doc_id, group, len(cols["order"]), start, start + take)):
-                cols[key].append(value)
-            start += take
-            offset += take
-    table = pa.table({"id": pa.array(cols["id"], pa.string()), "group": pa.array(cols["group"], pa.int64()),
-                      "order": pa.array(cols["order"], pa.int64()), "start": pa.array(cols["start"], pa.int64()),
-                      "stop": pa.array(cols["stop"], pa.int64())})
-    return table, accounting, math.ceil(offset / group_tokens)
+    offset = np.cumsum(used) - used  # where each pick starts in the token stream
+    first = offset // group_tokens
+    n_seg = (offset + used - 1) // group_tokens - first + 1
+    pick = np.repeat(np.arange(used.size), n_seg)
+    group = first[pick] + (np.arange(pick.size) - np.repeat(np.cumsum(n_seg) - n_seg, n_seg))
+    start = np.maximum(offset[pick], group * group_tokens) - offset[pick]
+    stop = np.minimum(offset[pick] + used[pick], (group + 1) * group_tokens) - offset[pick]
+    table = pa.table({"id": index.column("id").take(pa.array(rows[pick])), "group": pa.array(group, pa.int64()),
+                      "order": pa.array(np.arange(pick.size), pa.int64()), "start": pa.array(start, pa.int64()),
+                      "stop": pa.array(stop, pa.int64())})
+    return table, accounting, math.ceil(int(used.sum()) / group_tokens)
 
 
 def pack_group(batch: dict[str, np.ndarray], cpt_dir: str, seq_len: int, pad_id: int, last_partial: str,
