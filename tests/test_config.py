@@ -43,6 +43,9 @@ def test_cross_field_rules():
         parse_recipe({"name": "x", "stages": ["mix", "curate"]})
     with pytest.raises(ConfigError, match="base_url"):
         parse_recipe({"name": "x", "synthesis": {"teacher": {"type": "http"}}})
+    src = {"name": "web", "path": "x.jsonl", "kind": "general"}
+    with pytest.raises(ConfigError, match=r"source names must be unique .*\['web'\]"):
+        parse_recipe({"name": "x", "curation": {"corpora": [src, {**src, "path": "y.jsonl"}]}})
     for section in ("curation", "mixing"):  # CPU actor pools: a count or an autoscaling range, like engines
         assert parse_recipe({"name": "x", section: {"concurrency": [2, 64]}}).model_dump()[section]["concurrency"] == (2, 64)
         with pytest.raises(ConfigError, match=rf"{section}.concurrency: .*1 <= min <= max"):

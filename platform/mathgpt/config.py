@@ -215,6 +215,15 @@ class CurationConfig(StrictModel):
     )
     concurrency: Concurrency = Field((1, 4), description=CPU_POOL_HELP)
 
+    @model_validator(mode="after")
+    def _unique_source_names(self) -> "CurationConfig":
+        names = [s.name for s in self.corpora] + [s.name for s in self.problem_solving]
+        repeated = sorted({n for n in names if names.count(n) > 1} | ({"synthesis"} & set(names)))
+        if repeated:
+            raise ValueError(f"source names must be unique and not 'synthesis' (reports and rejects are keyed by "
+                             f"them): {repeated}")
+        return self
+
 
 # --------------------------------------------------------------------------- mixing
 class MixtureComponent(StrictModel):

@@ -56,7 +56,8 @@ def _ingest_corpus_file(src: DocumentSource, path: str, prefix: str, docs_dir: s
     return {"ok": rep.n_ok, "rejected": rep.n_rejected}
 
 
-def ingest_corpus(src: DocumentSource, docs_dir: str, rejects_dir: str, chunk_rows: int) -> dict[str, Any]:
+def ingest_corpus(src: DocumentSource, docs_dir: str, rejects_dir: str, chunk_rows: int,
+                  prefix: str | None = None) -> dict[str, Any]:
     """A corpus of several files is ingested by one Ray task per file; one file, or a `limit` (the first N
     documents, in order), on the driver. Rejects go to one file per source file."""
     import ray
@@ -64,7 +65,7 @@ def ingest_corpus(src: DocumentSource, docs_dir: str, rejects_dir: str, chunk_ro
     from mathgpt.errors import RecordError
 
     files = list_files(src.path)
-    name = _safe(src.name)
+    name = prefix or _safe(src.name)
     if len(files) == 1 or src.limit is not None:
         return _ingest_corpus_file(src, src.path, f"corpus-{name}", docs_dir,
                                    join(rejects_dir, f"corpus-{src.name}.jsonl"), chunk_rows)
@@ -106,13 +107,13 @@ def ingest(cfg: CurationConfig, synthesis_dir: str | None, out_dir: str, rejects
         return docs_dir, chats_dir, done["reports"]
     clear_dir(out_dir)
     reports: dict[str, Any] = {}
-    for src in cfg.corpora:
-        reports[src.name] = ingest_corpus(src, docs_dir, rejects_dir, chunk_rows)
-    for src in cfg.problem_solving:
+    for k, src in enumerate(cfg.corpora):  # chunk names carry the source's position: names may repeat
+        reports[src.name] = ingest_corpus(src, docs_dir, rejects_dir, chunk_rows, f"{k:03d}-{_safe(src.name)}")
+    for k, src in enumerate(cfg.problem_solving):
         problems, rep = load_problems(src, join(rejects_dir, f"problems-{src.name}.jsonl"), strip_calc=True)
         reports[src.name] = {"ok": rep.n_ok, "rejected": rep.n_rejected}
-        docs = ParquetChunks(docs_dir, f"problems-{_safe(src.name)}", DOCUMENT, chunk_rows)
-        chats = ParquetChunks(chats_dir, f"problems-{_safe(src.name)}", CHAT, chunk_rows)
+        docs = ParquetChunks(docs_dir, f"problems-{k:03d}-{_safe(src.name)}", DOCUMENT, chunk_rows)
+        chats = ParquetChunks(chats_dir, f"problems-{k:03d}-{_safe(src.name)}", CHAT, chunk_rows)
         for p in problems:
             solution = p.get("solution") or ""
             if p.get("answer") and "\\boxed" not in solution:
