@@ -88,7 +88,7 @@ def _signature_loader(files: list[str]) -> Any:
 
 def decide(cfg: CurationConfig, feature_files: list[str]) -> pa.Table:
     """(id, source, reason, kept, benchmarks) per document: reason null when kept, benchmarks null when clean."""
-    table = read_columns(feature_files, ["id", "source", "exact", "contaminated_by"], FEATURES)
+    table = read_columns(feature_files, ["id", "source", "exact", "contaminated_by", "snippet"], FEATURES)
     ids = table.column("id")
     _require_unique_ids(ids)
     n = len(ids)
@@ -113,7 +113,8 @@ def decide(cfg: CurationConfig, feature_files: list[str]) -> pa.Table:
         reason[contaminated] = "contaminated"
     decisions = pa.table({"id": ids, "source": table.column("source"), "reason": pa.array(reason, pa.string()),
                           "kept": pa.array(kept, pa.string()),
-                          "benchmarks": pa.array(np.where(contaminated, flags, None), pa.string())})
+                          "benchmarks": pa.array(np.where(contaminated, flags, None), pa.string()),
+                          "snippet": table.column("snippet")})
     return decisions
 
 
@@ -163,7 +164,7 @@ def run_curation(cfg: CurationConfig, synthesis_dir: str | None, out_dir: str) -
         write_jsonl(_removed_records(removed), join(out_dir, "removed.jsonl"))
         contaminated = decisions.filter(pc.is_valid(decisions.column("benchmarks")))
         counts = summarize(decisions, contaminated, n_chats_in, n_chats)
-        write_reports(out_dir, counts, _examples(contaminated, docs_in, cfg.decontamination.max_examples),
+        write_reports(out_dir, counts, _examples(contaminated, cfg.decontamination.max_examples),
                       cfg.decontamination.max_examples)
         record.counts = counts
         record.outputs = {"documents": join(out_dir, "documents"), "chats": join(out_dir, "chats"),
@@ -183,24 +184,17 @@ def _removed_records(removed: pa.Table) -> list[dict[str, Any]]:
     return out
 
 
-def _examples(contaminated: pa.Table, docs_dir: str, max_examples: int) -> list[dict[str, Any]]:
-    """Contaminated documents with their first 300 characters: up to max_examples per benchmark."""
-    chosen: dict[str, dict[str, Any]] = {}
+def _examples(contaminated: pa.Table, max_examples: int) -> list[dict[str, Any]]:
+    """Contaminated documents with the start of their text: up to max_examples per benchmark."""
+    chosen = []
     per_bench: dict[str, int] = {}
     for row in contaminated.sort_by("id").to_pylist():
         benches = row["benchmarks"].split(",")
         if any(per_bench.get(b, 0) < max_examples for b in benches):
-            chosen[row["id"]] = {"id": row["id"], "source": row["source"], "benchmarks": benches}
+            chosen.append({"id": row["id"], "source": row["source"], "benchmarks": benches, "text": row["snippet"]})
             for b in benches:
                 per_bench[b] = per_bench.get(b, 0) + 1
-    if chosen:
-        wanted = pa.array(list(chosen), pa.string())
-        for f in list_files(docs_dir, (".parquet",)):
-            part = read_columns([f], ["id", "text"])
-            part = part.filter(pc.is_in(part.column("id"), value_set=wanted))
-            for doc_id, text in zip(part.column("id").to_pylist(), part.column("text").to_pylist()):
-                chosen[doc_id]["text"] = text[:300]
-    return sorted(chosen.values(), key=lambda c: c["id"])
+    return chosen
 
 
 def summarize(decisions: pa.Table, contaminated: pa.Table, n_chats: int, n_kept_chats: int) -> dict[str, Any]:
