@@ -61,6 +61,10 @@ class EngineConfig(StrictModel):
     )
     batch_size: int = Field(16, ge=1, description="Rows per engine batch.")
     concurrency: Concurrency = Field(1, description="Engine actors: a fixed count or an autoscaling (min, max) range.")
+    shared: bool = Field(
+        False, description="hf/vllm: deploy the engine once per job as a Ray Serve deployment that every shard and "
+        "round streams to (ray.data.llm ServeDeploymentProcessorConfig), instead of an actor pool per round; "
+        "`concurrency` then sets its replicas. Saves the engine start-up (vLLM: weights, CUDA graphs) per round.")
     num_cpus: float = Field(1.0, ge=0, description="CPUs reserved per engine actor.")
     num_gpus: float = Field(0.0, ge=0, description="GPUs per engine actor (hf); vllm derives it from TP*PP.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="Weights dtype.")

@@ -30,6 +30,27 @@ def test_vllm_engine_generates_through_ray_data(ray_local):
 
 
 @pytest.mark.gpu
+def test_shared_vllm_engine_serves_two_pipelines_from_one_deployment(ray_local):
+    """`shared: true`: one Serve deployment (vLLM backend) fed by two Ray Data pipelines, greedy outputs
+    equal across them."""
+    from mathgpt.config import SamplingConfig
+    from mathgpt.engines import generate, make_request
+    from mathgpt.engines.shared import shared_engines
+    from mathgpt.models import resolve_model
+
+    model = resolve_model("builtin:smollm2")
+    rows = [make_request(f"r{i}", SamplingConfig(max_tokens=16, temperature=0.0),
+                         messages=[{"role": "user", "content": f"{i}+{i}="}]) for i in range(8)]
+    cfg = EngineConfig(type="vllm", model=model, batch_size=4, max_model_len=1024, dtype="bfloat16", shared=True,
+                       engine_kwargs={"gpu_memory_utilization": 0.5, "enforce_eager": True})
+    with shared_engines([(cfg, model)], "gpu-test"):
+        first = {r["request_id"]: r for r in generate(ray_local.data.from_items(rows), cfg, model).take_all()}
+        second = {r["request_id"]: r for r in generate(ray_local.data.from_items(rows), cfg, model).take_all()}
+    assert len(first) == 8 and all(r["completion"] and not r["error"] for r in first.values())
+    assert {k: r["completion"] for k, r in first.items()} == {k: r["completion"] for k, r in second.items()}
+
+
+@pytest.mark.gpu
 def test_vllm_serving_backend_answers_completions_and_streams(ray_local, tmp_path):
     import httpx
 

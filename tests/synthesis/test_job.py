@@ -52,3 +52,30 @@ def test_resume_regenerates_only_missing_shards_byte_identically(ray_local, tmp_
     assert after.keys() == before.keys()
     assert after["rejects-00001.jsonl"] == before["rejects-00001.jsonl"]
     assert first["response_diversification"]["requested"] == second["response_diversification"]["requested"]
+
+
+def test_a_shared_engine_serves_every_shard_and_round_with_identical_outputs(ray_local, tmp_path, caplog):
+    """`teacher.shared`: one Serve deployment for the whole job instead of an actor pool per round and shard;
+    per-row seeds make every sample and reject identical to the pooled engine's, and the deployment (and
+    the Serve instance the job started) is gone afterwards."""
+    import logging
+
+    import pytest
+
+    methods = [CFG["methods"][0] | {"temperature": 0.7}, CFG["methods"][3]]  # one round; two rounds (student, teacher)
+    pooled = run_synthesis(SynthesisConfig.model_validate({**CFG, "methods": methods}), str(tmp_path / "pooled"))
+    shared_cfg = {**CFG, "methods": methods, "teacher": {**CFG["teacher"], "shared": True, "concurrency": [1, 2]}}
+    with caplog.at_level(logging.INFO, logger="mathgpt.engines.shared"):
+        shared = run_synthesis(SynthesisConfig.model_validate(shared_cfg), str(tmp_path / "shared"))
+    deployed = [r.getMessage() for r in caplog.records if "deploying" in r.getMessage()]
+    assert len(deployed) == 1  # teacher and student are one config: one deployment for 2 shards x 3 rounds
+    for method in ("response_diversification", "tutorship_amplification"):
+        assert {k: v for k, v in shared[method].items() if k != "dir"} == \
+            {k: v for k, v in pooled[method].items() if k != "dir"}
+        for pattern in ("samples-*.parquet", "rejects-*.jsonl"):
+            a = {p.name: p.read_bytes() for p in (tmp_path / "pooled" / method).glob(pattern)}
+            b = {p.name: p.read_bytes() for p in (tmp_path / "shared" / method).glob(pattern)}
+            assert a == b and a, (method, pattern)
+    assert shared["response_diversification"]["generated"] == 12
+    with pytest.raises(ValueError):  # the job started Serve for its engine and shut it down
+        ray_local.get_actor("SERVE_CONTROLLER_ACTOR", namespace="serve")

@@ -18,6 +18,10 @@ __all__ = ["OUTPUT_COLUMNS", "derive_seed", "generate", "make_request", "local_g
 def generate(ds: "ray.data.Dataset", cfg: EngineConfig, model_path: str | None = None,
              chat: bool = True) -> "ray.data.Dataset":
     """Run request rows through the configured engine; returns rows with completion columns added."""
+    if cfg.shared and cfg.type != "http":
+        from mathgpt.engines.shared import build_shared_processor
+
+        return build_shared_processor(cfg, model_path or cfg.model)(ds)
     if cfg.type == "vllm":
         from mathgpt.engines.vllm import build_vllm_processor
 

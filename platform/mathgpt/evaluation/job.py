@@ -9,6 +9,7 @@ from typing import Any, Literal
 from mathgpt.config import EvaluationConfig, SamplingConfig
 from mathgpt.engines import derive_seed, generate, make_request
 from mathgpt.engines.collect import collect_exactly_once
+from mathgpt.engines.shared import shared_engines
 from mathgpt.engines.requests import row_messages, row_prompt
 from mathgpt.errors import StageError
 from mathgpt.evaluation.benchmarks import get_benchmark, load_benchmark
@@ -87,9 +88,10 @@ def run_evaluation(cfg: EvaluationConfig, model_path: str, out_dir: str, name: s
             pending.append(run.name)
             requests += build_requests(run.name, problems, mode, cfg.n, cfg.temperature, run.max_tokens)
         if requests:
-            rows = collect_exactly_once(
-                requests, lambda ds: generate(ds, cfg.engine, model_path, chat=mode == "chat").map(grade_prediction),
-                cfg.engine.max_pipeline_restarts)
+            with shared_engines([(cfg.engine, model_path)], "evaluate"):  # a no-op unless engine.shared
+                rows = collect_exactly_once(
+                    requests, lambda ds: generate(ds, cfg.engine, model_path, chat=mode == "chat").map(grade_prediction),
+                    cfg.engine.max_pipeline_restarts)
             _check_errors(rows)
             for bench in pending:
                 preds = sorted((_prediction_row(r) for r in rows if r["benchmark"] == bench),

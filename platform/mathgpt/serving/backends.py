@@ -24,10 +24,10 @@ class HFModel:
     """
 
     def __init__(self, model_path: str, max_model_len: int, max_batch_size: int = 8,
-                 batch_wait_timeout_s: float = 0.01):
+                 batch_wait_timeout_s: float = 0.01, dtype: str = "auto"):
         from mathgpt.engines.hf import HFGenerator
 
-        self.gen = HFGenerator(model_path, max_model_len)
+        self.gen = HFGenerator(model_path, max_model_len, dtype)
         self.lock = threading.Lock()
         self.generate.set_max_batch_size(max_batch_size)
         self.generate.set_batch_wait_timeout_s(batch_wait_timeout_s)
@@ -47,6 +47,11 @@ class HFModel:
             result.append(outs[start:start + len(rows)])
             start += len(rows)
         return result
+
+    async def engine_row(self, row: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """One request row → the row with its output columns (a shared engine fed by Ray Data); batched
+        with concurrent rows by `generate`."""
+        yield {**row, **(await self.generate([row]))[0]}
 
     def stream(self, row: dict[str, Any]) -> Iterator[str]:
         """Text deltas as tokens arrive (text that could still turn into a stop string is held back)."""
@@ -115,6 +120,10 @@ class VLLMModel:
         import asyncio
 
         return list(await asyncio.gather(*(self._final(r) for r in rows)))
+
+    async def engine_row(self, row: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """One request row → the row with its output columns (a shared engine fed by Ray Data)."""
+        yield {**row, **(await self._final(row))}
 
     async def stream(self, row: dict[str, Any]) -> AsyncIterator[str]:
         """Text deltas as vLLM produces them."""

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from mathgpt.config import SynthesisConfig
 from mathgpt.datasets import load_problems
+from mathgpt.engines.shared import shared_engines
 from mathgpt.errors import StageError
 from mathgpt.io import exists, join, read_json, write_json, write_jsonl, write_parquet
 from mathgpt.manifest import stage_record
@@ -67,27 +68,38 @@ def run_synthesis(cfg: SynthesisConfig, out_dir: str, methods: list[str] | None 
         record.inputs = {"seeds": reports}
         ctx = SynthesisContext(cfg.teacher, student_cfg, _model_path(cfg.teacher), _model_path(student_cfg))
         shards = [problems[i : i + cfg.shard_size] for i in range(0, len(problems), cfg.shard_size)]
-        summary: dict[str, Any] = {}
-        for method_cfg in selected:
-            method_dir = join(out_dir, method_cfg.name)
-            total, skipped = Counts(), 0
-            n_samples = requested_now = 0
-            for idx, shard in enumerate(shards):
-                paths = _shard_paths(method_dir, idx)
-                if exists(paths["done"]):
-                    counts, skipped = read_json(paths["done"]), skipped + 1
-                else:
-                    log.info("%s: shard %d/%d (%d problems)", method_cfg.name, idx + 1, len(shards), len(shard))
-                    counts = run_method_shard(method_cfg.name, method_cfg, shard, ctx, paths)
-                    requested_now += int(counts["requested"])
-                total.merge(counts)
-                n_samples += int(counts["samples"])
-            summary[method_cfg.name] = {**vars(total), "samples": n_samples, "shards": len(shards),
-                                        "shards_skipped": skipped, "requested_this_run": requested_now, "dir": method_dir}
+        pending = any(not exists(_shard_paths(join(out_dir, m.name), i)["done"])
+                      for m in selected for i in range(len(shards)))
+        engines = [(cfg.teacher, ctx.teacher_path), (student_cfg, ctx.student_path)] if pending else []
+        with shared_engines(engines, "synthesize"):
+            summary = _run_methods(selected, shards, ctx, out_dir)
         record.counts = summary
         record.outputs = {m: s["dir"] for m, s in summary.items()}
         record.inputs["models"] = {"teacher": cfg.teacher.model, "student": student_cfg.model}
     print_summary(summary)
+    return summary
+
+
+def _run_methods(selected: list[Any], shards: list[list[dict[str, Any]]], ctx: SynthesisContext,
+                 out_dir: str) -> dict[str, Any]:
+    """Every method over every shard; a shard with a completion marker is skipped (its counts are reused)."""
+    summary: dict[str, Any] = {}
+    for method_cfg in selected:
+        method_dir = join(out_dir, method_cfg.name)
+        total, skipped = Counts(), 0
+        n_samples = requested_now = 0
+        for idx, shard in enumerate(shards):
+            paths = _shard_paths(method_dir, idx)
+            if exists(paths["done"]):
+                counts, skipped = read_json(paths["done"]), skipped + 1
+            else:
+                log.info("%s: shard %d/%d (%d problems)", method_cfg.name, idx + 1, len(shards), len(shard))
+                counts = run_method_shard(method_cfg.name, method_cfg, shard, ctx, paths)
+                requested_now += int(counts["requested"])
+            total.merge(counts)
+            n_samples += int(counts["samples"])
+        summary[method_cfg.name] = {**vars(total), "samples": n_samples, "shards": len(shards),
+                                    "shards_skipped": skipped, "requested_this_run": requested_now, "dir": method_dir}
     return summary
 
 
