@@ -43,3 +43,10 @@ def test_lost_workers_are_recognised_through_exception_chains():
     except RuntimeError as outer:
         assert _is_lost_worker(outer)
     assert not _is_lost_worker(ValueError("x"))
+    # a UDF that hit a dead actor (a shared engine's replica): only the remote traceback's text says so
+    hit = rex.UserCodeException("UDF failed\nray.exceptions.ActorDiedError: The actor died unexpectedly")
+    try:
+        raise RuntimeError("dataset execution failed") from hit
+    except RuntimeError as outer:
+        assert _is_lost_worker(outer)
+    assert not _is_lost_worker(rex.UserCodeException("UDF failed\nValueError: bad row"))

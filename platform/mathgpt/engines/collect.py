@@ -19,18 +19,33 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+_LOST = ("ActorDiedError", "ActorUnavailableError", "WorkerCrashedError", "NodeDiedError", "ObjectLostError",
+         "OwnerDiedError")
+
+
 def _is_lost_worker(err: BaseException) -> bool:
-    """A failure of the machinery (actor, worker, node, object), not of the user's code."""
+    """A failure of the machinery (actor, worker, node, object), not of the user's code.
+
+    The loss may be the error itself (an engine actor died) or what a UDF hit while calling another actor
+    (a shared engine's Serve replica died under a request): Ray then reports a UserCodeException whose
+    cause arrives at the driver only as the text of the remote traceback, so that text is checked too.
+    """
     import ray.exceptions as rex
 
-    lost = (rex.ActorDiedError, rex.ActorUnavailableError, rex.WorkerCrashedError, rex.NodeDiedError,
-            rex.ObjectLostError, rex.OwnerDiedError)
+    lost = tuple(getattr(rex, name) for name in _LOST)
     seen: set[int] = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        if isinstance(err, lost):
+    stack: list[BaseException | None] = [err]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, lost):
             return True
-        err = err.__cause__ or err.__context__  # type: ignore[assignment]
+        if isinstance(e, (rex.RayTaskError, rex.UserCodeException)) and any(
+                f"ray.exceptions.{name}" in str(e) for name in _LOST):
+            return True
+        stack += [e.__cause__, e.__context__, getattr(e, "cause", None)]
     return False
 
 
