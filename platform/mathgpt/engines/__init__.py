@@ -46,8 +46,6 @@ def generate(ds: "ray.data.Dataset", cfg: EngineConfig, model_path: str | None =
     )
 
 
-
-
 def _http_kwargs(cfg: EngineConfig) -> dict[str, Any]:
     return {"base_url": cfg.base_url, "model": cfg.model, "api_key_env": cfg.api_key_env,
             "requests_per_second": cfg.requests_per_second, "max_retries": cfg.max_retries,

@@ -120,4 +120,3 @@ def build_shared_processor(cfg: EngineConfig, model_path: str) -> Any:
     config = ServeDeploymentProcessorConfig(deployment_name=DEPLOYMENT, app_name=app, batch_size=cfg.batch_size,
                                             concurrency=cfg.concurrency, should_continue_on_error=True)
     return build_processor(config, preprocess=_preprocess, postprocess=_postprocess)
-
