@@ -5,7 +5,9 @@ Prompts are real response-diversification requests (GSM8K train seeds, k samples
 rows through `mathgpt.engines.generate` on a Ray Data actor pool, collected exactly once. Both
 are timed from "requests ready" to "all completions in hand", engine start-up included (an actor
 process importing torch and loading the model costs a few seconds, so short runs understate (b)).
-Prints rows/s and completion tokens/s of each and the ratio b/a.
+Prints rows/s and completion tokens/s of each and the ratio b/a. Then the same requests split into
+`--shards` pipelines, as the synthesis job runs one per shard and round: (c) each starts its own engine
+actors, (d) all stream to one shared engine (`engine.shared`, a Serve deployment made once); ratio d/c.
 
     python benchmarks/synthesis.py                          # CPU, hf engine, tiny model; target >= 0.9
     python benchmarks/synthesis.py --engine vllm --model builtin:smollm2 --problems 500   # GPU; vs vllm.LLM, target >= 0.95
@@ -80,6 +82,21 @@ def pipeline(requests: list[dict[str, Any]], cfg: EngineConfig, path: str) -> di
     return throughput(rows, t["s"])
 
 
+def per_shard(requests: list[dict[str, Any]], cfg: EngineConfig, path: str, shards: int) -> dict[str, float]:
+    """The job's shape: one pipeline per shard (per method round). With `cfg.shared` every pipeline streams
+    to one Serve deployment made once; otherwise each pipeline starts its own engine actors."""
+    from mathgpt.engines.shared import shared_engines
+
+    size = -(-len(requests) // shards)
+    rows: list[dict[str, Any]] = []
+    with timer() as t:
+        with shared_engines([(cfg, path)], "bench"):
+            for i in range(0, len(requests), size):
+                rows += collect_exactly_once(requests[i:i + size], lambda ds: generate(ds, cfg, path),
+                                             cfg.max_pipeline_restarts)
+    return throughput(rows, t["s"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engine", choices=["hf", "vllm"], default="hf")
@@ -88,6 +105,8 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=4, help="samples per problem")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--shards", type=int, default=8,
+                        help="then the same requests as this many per-shard pipelines, pooled vs shared engine (0: skip)")
     args = parser.parse_args()
 
     requests = build_requests(args.problems, args.k, args.max_tokens)
@@ -98,10 +117,16 @@ def main() -> None:
     print(f"{len(requests)} requests ({args.problems} problems x k={args.k}), max_tokens={args.max_tokens}, "
           f"batch_size={args.batch_size}, engine={args.engine}, model={args.model}, one engine replica each")
     ours = pipeline(requests, cfg, path)  # first: on a GPU its actors must give the memory back before (a)
+    if args.shards:
+        pooled = per_shard(requests, cfg, path, args.shards)
+        shared = per_shard(requests, cfg.model_copy(update={"shared": True}), path, args.shards)
     base = (bare_vllm if args.engine == "vllm" else bare_hf)(requests, cfg, path)
     target = 0.95 if args.engine == "vllm" else 0.9
     report("synthesis engine throughput", [(f"(a) bare {args.engine} engine", base),
                                            ("(b) Ray Data pipeline", ours)], "tokens/s", target)
+    if args.shards:
+        report(f"the same requests as {args.shards} per-shard pipelines (as the synthesis job runs them)",
+               [("(c) engine pool per pipeline", pooled), ("(d) shared engine (Serve)", shared)], "tokens/s")
 
 
 if __name__ == "__main__":
