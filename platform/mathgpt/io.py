@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -265,6 +266,22 @@ def files_stamp(files: list[str]) -> list[dict[str, Any]]:
         info = fs.get_file_info(inner)
         stamp.append({"path": f, "bytes": info.size, "mtime_ns": info.mtime_ns})
     return stamp
+
+
+def parquet_set(out_dir: str, schema: RecordSchema) -> list[str]:
+    """The Parquet files a Ray Data write left under out_dir; when it wrote none (no rows), one empty file
+    with the schema, so that readers downstream still find the set and its columns."""
+    files = list_files(out_dir, (".parquet",)) if exists(out_dir) else []
+    if files:
+        return files
+    write_parquet([], join(out_dir, "empty.parquet"), schema)
+    return [join(out_dir, "empty.parquet")]
+
+
+def repeated_values(values: pa.Array | pa.ChunkedArray) -> list[Any]:
+    """The values that occur more than once, sorted (ids that must be unique, say)."""
+    counts = pa.table({"v": values}).group_by("v").aggregate([("v", "count")])
+    return sorted(counts.filter(pc.greater(counts.column("v_count"), 1)).column("v").to_pylist())
 
 
 def parquet_rows(files: list[str]) -> int:

@@ -97,8 +97,8 @@ def ingest(cfg: CurationConfig, synthesis_dir: str | None, out_dir: str, rejects
     """Documents and chats of every source as Parquet chunks under out_dir/{documents,chats}; a read report per source."""
     docs_dir, chats_dir = join(out_dir, "documents"), join(out_dir, "chats")
     sources = [s.path for s in cfg.corpora] + [s.path for s in cfg.problem_solving]
-    inputs = [f for p in sources for f in list_files(p)] + (synthesis_files(synthesis_dir) if cfg.include_synthesis
-                                                            else [])
+    samples = synthesis_files(synthesis_dir) if cfg.include_synthesis else []  # listed once: storage may be remote
+    inputs = [f for p in sources for f in list_files(p)] + samples
     stamp = {"inputs": files_stamp(inputs), "corpora": [s.model_dump(mode="json") for s in cfg.corpora],
              "problem_solving": [s.model_dump(mode="json") for s in cfg.problem_solving],
              "include_synthesis": cfg.include_synthesis, "document_template": cfg.document_template}
@@ -123,10 +123,10 @@ def ingest(cfg: CurationConfig, synthesis_dir: str | None, out_dir: str, rejects
             chats.add(solved_chat(did, src.name, p["problem"], solution))
         docs.flush()
         chats.flush()
-    if cfg.include_synthesis and synthesis_files(synthesis_dir):
+    if samples:
         docs = ParquetChunks(docs_dir, "synthesis", DOCUMENT, chunk_rows)
         chats = ParquetChunks(chats_dir, "synthesis", CHAT, chunk_rows)
-        for f in synthesis_files(synthesis_dir):
+        for f in samples:
             for _, sample in iter_raw(f):
                 docs.add(sample_to_document(sample, cfg.document_template))
                 chats.add(sample_to_chat(sample))

@@ -26,13 +26,13 @@ from mathgpt.errors import StageError
 from mathgpt.evaluation.benchmarks import available_benchmarks, load_benchmark
 from mathgpt.io import (
     clear_dir,
-    exists,
     join,
     list_files,
     parquet_rows,
+    parquet_set,
     read_columns,
+    repeated_values,
     write_jsonl,
-    write_parquet,
 )
 from mathgpt.manifest import stage_record
 from mathgpt.raydata import map_file_to_parquet
@@ -43,8 +43,7 @@ log = logging.getLogger(__name__)
 
 def _require_unique_ids(ids: pa.Array) -> None:
     """Dedup, decontamination and the mix stage's join all key documents by id."""
-    counts = pa.table({"id": ids}).group_by("id").aggregate([("id", "count")])
-    repeated = sorted(counts.filter(pc.greater(counts.column("id_count"), 1)).column("id").to_pylist())
+    repeated = repeated_values(ids)
     if repeated:
         raise StageError(f"curate: {len(repeated)} document id(s) occur more than once, e.g. {repeated[:5]}: "
                          "a source reuses ids; point its `id_field` at a unique field")
@@ -131,10 +130,7 @@ def write_kept(src_dir: str, removed: pa.Array, out_dir: str, schema: RecordSche
     if parquet_rows(files):
         ray.data.read_parquet(files).map_batches(_drop_ids, fn_kwargs={"removed": removed},
                                                  batch_format="pyarrow").write_parquet(out_dir)
-    written = list_files(out_dir, (".parquet",)) if exists(out_dir) else []
-    if not written:  # nothing kept: an empty set that still has its schema
-        write_parquet([], join(out_dir, "empty.parquet"), schema)
-    return parquet_rows(written)
+    return parquet_rows(parquet_set(out_dir, schema))
 
 
 def run_curation(cfg: CurationConfig, synthesis_dir: str | None, out_dir: str) -> dict[str, Any]:

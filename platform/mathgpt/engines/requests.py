@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from mathgpt.config import SamplingConfig
+from mathgpt.raydata import ragged_column
 
 OUTPUT_COLUMNS = ("completion", "n_prompt_tokens", "n_completion_tokens", "finish_reason", "error")
 
@@ -85,7 +86,7 @@ def with_outputs(batch: dict[str, np.ndarray], outs: list[dict[str, Any]]) -> di
     result = {}
     for col, values in batch.items():
         if values.dtype == object and any(isinstance(v, np.ndarray) for v in values):
-            values = np.array([plain(v) for v in values] + [None], dtype=object)[:-1]  # stays 1-D
+            values = ragged_column([plain(v) for v in values])
         result[col] = values
     for col in OUTPUT_COLUMNS:
         result[col] = np.array([o[col] for o in outs], dtype=object)

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from mathgpt.config import MixingConfig
 from mathgpt.errors import StageError
-from mathgpt.io import clear_dir, exists, join, read_columns, read_json, write_json, write_parquet
+from mathgpt.io import clear_dir, exists, join, read_columns, read_json, repeated_values, write_json, write_parquet
 from mathgpt.mixing.budget import mixture_picks
 from mathgpt.mixing.pack import Packer
 from mathgpt.raydata import map_file_to_parquet
@@ -122,8 +122,7 @@ def build_cpt_shards(cfg: MixingConfig, tokenized: list[str], cpt_dir: str,
 
 def _check_unique_ids(index: pa.Table) -> None:
     """The plan joins tokens by document id: two documents with one id would both be packed for each pick."""
-    counts = index.group_by("id").aggregate([("id", "count")])
-    dupes = counts.filter(pc.greater(counts.column("id_count"), 1)).column("id").to_pylist()
+    dupes = repeated_values(index.column("id"))
     if dupes:
         raise StageError(f"mix: {len(dupes)} document id(s) occur more than once in the curated documents, "
                          f"e.g. {dupes[:5]}; ids must be unique (curation keeps them so unless sources reuse ids)")

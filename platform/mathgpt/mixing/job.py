@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 from mathgpt.config import MixingConfig
-from mathgpt.io import clear_dir, exists, join, list_files, read_columns, write_parquet
+from mathgpt.io import clear_dir, join, parquet_set, read_columns
 from mathgpt.manifest import stage_record
 from mathgpt.mixing.cpt import build_cpt_shards, tokenize_to_parquet
 from mathgpt.mixing.sft import STATUS_COUNTS, RenderChatsUDF, pack_rendered
@@ -37,10 +37,9 @@ def build_sft_shards(cfg: MixingConfig, chats: str, out_dir: str, pad_id: int) -
          .map_batches(pack_rendered, fn_kwargs={"max_length": sft.max_length, "pad_id": pad_id, "pack": sft.pack},
                       batch_size=cfg.shard_rows, batch_format="pyarrow")
          .write_parquet(sft_dir))
-    if not exists(sft_dir) or not list_files(sft_dir, (".parquet",)):
+    masks = read_columns(parquet_set(sft_dir, PACKED_SEQUENCE), ["loss_mask"], PACKED_SEQUENCE.arrow).column("loss_mask")
+    if not len(masks):
         log.warning("mix: no SFT rows (%d chats in)", len(status))
-        write_parquet([], join(sft_dir, "empty.parquet"), PACKED_SEQUENCE)
-    masks = read_columns(list_files(sft_dir, (".parquet",)), ["loss_mask"], PACKED_SEQUENCE.arrow).column("loss_mask")
     counts = {"sft_chats_in": len(status), "sft_rows": len(masks),
               "sft_assistant_tokens": int(pc.sum(pc.list_flatten(masks)).as_py() or 0)}
     counts.update({name: by_status[s] for s, name in STATUS_COUNTS.items() if by_status.get(s)})

@@ -68,11 +68,12 @@ def run_synthesis(cfg: SynthesisConfig, out_dir: str, methods: list[str] | None 
         record.inputs = {"seeds": reports}
         ctx = SynthesisContext(cfg.teacher, student_cfg, _model_path(cfg.teacher), _model_path(student_cfg))
         shards = [problems[i : i + cfg.shard_size] for i in range(0, len(problems), cfg.shard_size)]
-        pending = any(not exists(_shard_paths(join(out_dir, m.name), i)["done"])
-                      for m in selected for i in range(len(shards)))
+        done = {(m.name, i) for m in selected for i in range(len(shards))
+                if exists(_shard_paths(join(out_dir, m.name), i)["done"])}  # checked once: storage may be remote
+        pending = len(done) < len(selected) * len(shards)
         engines = [(cfg.teacher, ctx.teacher_path), (student_cfg, ctx.student_path)] if pending else []
         with shared_engines(engines, "synthesize"):
-            summary = _run_methods(selected, shards, ctx, out_dir)
+            summary = _run_methods(selected, shards, ctx, out_dir, done)
         record.counts = summary
         record.outputs = {m: s["dir"] for m, s in summary.items()}
         record.inputs["models"] = {"teacher": cfg.teacher.model, "student": student_cfg.model}
@@ -80,9 +81,10 @@ def run_synthesis(cfg: SynthesisConfig, out_dir: str, methods: list[str] | None 
     return summary
 
 
-def _run_methods(selected: list[Any], shards: list[list[dict[str, Any]]], ctx: SynthesisContext,
-                 out_dir: str) -> dict[str, Any]:
-    """Every method over every shard; a shard with a completion marker is skipped (its counts are reused)."""
+def _run_methods(selected: list[Any], shards: list[list[dict[str, Any]]], ctx: SynthesisContext, out_dir: str,
+                 done: set[tuple[str, int]]) -> dict[str, Any]:
+    """Every method over every shard; a shard in `done` (it had a completion marker) is skipped and its
+    counts are read back."""
     summary: dict[str, Any] = {}
     for method_cfg in selected:
         method_dir = join(out_dir, method_cfg.name)
@@ -90,7 +92,7 @@ def _run_methods(selected: list[Any], shards: list[list[dict[str, Any]]], ctx: S
         n_samples = requested_now = 0
         for idx, shard in enumerate(shards):
             paths = _shard_paths(method_dir, idx)
-            if exists(paths["done"]):
+            if (method_cfg.name, idx) in done:
                 counts, skipped = read_json(paths["done"]), skipped + 1
             else:
                 log.info("%s: shard %d/%d (%d problems)", method_cfg.name, idx + 1, len(shards), len(shard))
