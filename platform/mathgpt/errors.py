@@ -25,10 +25,10 @@ class RecordError(MathGPTError):
 class MissingDependencyError(MathGPTError):
     """An optional dependency (usually from the `gpu` extra) is needed but not installed."""
 
-    def __init__(self, package: str, feature: str, extra: str = "gpu") -> None:
+    def __init__(self, package: str, feature: str, extra: str = "gpu", then: str = "") -> None:
         super().__init__(
             f"{feature} needs the '{package}' package, which is not installed. "
-            f"Install the '{extra}' extra: pip install -e '.[{extra}]'"
+            f"Install the '{extra}' extra: pip install -e '.[{extra}]'" + (f" && {then}" if then else "")
         )
 
 

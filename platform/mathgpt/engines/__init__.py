@@ -1,4 +1,4 @@
-"""One engine interface, three backends chosen by config: hf (transformers), vllm (GPU), http (OpenAI API)."""
+"""One engine interface, three backends chosen by config: hf (transformers), vllm (GPU or CPU), http (OpenAI API)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def generate(ds: "ray.data.Dataset", cfg: EngineConfig, model_path: str | None =
         fn_constructor_kwargs={"model_path": model_path or cfg.model, "max_model_len": cfg.max_model_len,
                                "dtype": cfg.dtype},
         batch_size=cfg.batch_size, compute=actor_pool(cfg.concurrency), num_cpus=cfg.num_cpus,
-        num_gpus=cfg.num_gpus or None, batch_format="numpy",
+        num_gpus=cfg.hf_gpus or None, batch_format="numpy",
     )
 
 

@@ -43,14 +43,15 @@ def _deployment(cfg: EngineConfig, model_path: str) -> Any:
     else:
         scaling = {"num_replicas": cfg.concurrency}
     if cfg.type == "vllm":
-        engine_kwargs = {"tensor_parallel_size": cfg.tensor_parallel_size,
-                         "pipeline_parallel_size": cfg.pipeline_parallel_size, "dtype": cfg.dtype,
-                         **cfg.engine_kwargs}
-        gpus = cfg.tensor_parallel_size * cfg.pipeline_parallel_size
+        from mathgpt.engines.vllm import vllm_engine_kwargs, worker_bundle
+
+        workers = cfg.tensor_parallel_size * cfg.pipeline_parallel_size
+        bundle = worker_bundle(cfg)
+        resources = {"num_cpus": bundle["CPU"] * workers, "num_gpus": bundle.get("GPU", 0.0) * workers}
         return serve.deployment(VLLMModel, name=DEPLOYMENT).options(
-            max_ongoing_requests=16 * cfg.batch_size, ray_actor_options={"num_gpus": gpus, "num_cpus": cfg.num_cpus},
-            **scaling).bind(model_path, cfg.max_model_len, engine_kwargs)
-    actor = {"num_cpus": cfg.num_cpus, **({"num_gpus": cfg.num_gpus} if cfg.num_gpus else {})}
+            max_ongoing_requests=16 * cfg.batch_size, ray_actor_options=resources, **scaling,
+        ).bind(model_path, cfg.max_model_len, vllm_engine_kwargs(cfg))
+    actor = {"num_cpus": cfg.num_cpus, **({"num_gpus": cfg.hf_gpus} if cfg.hf_gpus else {})}
     return serve.deployment(HFModel, name=DEPLOYMENT).options(
         max_ongoing_requests=4 * cfg.batch_size, ray_actor_options=actor, **scaling,
     ).bind(model_path, cfg.max_model_len, cfg.batch_size, 0.01, cfg.dtype)

