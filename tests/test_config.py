@@ -84,3 +84,37 @@ def test_config_show_cli():
     bad = subprocess.run([sys.executable, "-m", "mathgpt.cli", "config", "show", "/nonexistent.yaml"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "recipe file not found" in bad.stderr
+
+
+def test_a_recipe_inherits_from_its_base(tmp_path):
+    """`base:` names another recipe (relative to this one): mappings merge key by key, lists and scalars replace,
+    chains work, overrides apply last; a missing base or a cycle fails by name."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "root.yaml").write_text(
+        "name: root\nseed: 3\nstages: [synthesize, curate]\n"
+        "synthesis:\n  teacher: {type: hf, batch_size: 4, concurrency: 2}\n  shard_size: 8\n")
+    (tmp_path / "sub" / "mid.yaml").write_text("base: ../root.yaml\nname: mid\nstages: [synthesize]\n"
+                                               "synthesis:\n  teacher: {batch_size: 32}\n")
+    (tmp_path / "leaf.yaml").write_text("base: sub/mid.yaml\nsynthesis:\n  teacher: {type: vllm, accelerator: cpu}\n")
+    leaf = load_recipe(tmp_path / "leaf.yaml", {"seed": 5})
+    assert (leaf.name, leaf.seed, leaf.stages, leaf.synthesis.shard_size) == ("mid", 5, ["synthesize"], 8)
+    t = leaf.synthesis.teacher
+    assert (t.type, t.accelerator, t.batch_size, t.concurrency) == ("vllm", "cpu", 32, 2)
+    (tmp_path / "lost.yaml").write_text("base: nowhere.yaml\nname: x\n")
+    with pytest.raises(ConfigError, match=r"nowhere.yaml: recipe file not found \(the base of"):
+        load_recipe(tmp_path / "lost.yaml")
+    (tmp_path / "a.yaml").write_text("base: b.yaml\nname: a\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\nname: b\n")
+    with pytest.raises(ConfigError, match="recipe bases form a cycle"):
+        load_recipe(tmp_path / "a.yaml")
+
+
+def test_demo_vllm_is_the_demo_with_vllm_synthesis_and_serving():
+    demo, vllm = load_recipe(ROOT / "recipes/demo.yaml"), load_recipe(ROOT / "recipes/demo-vllm.yaml")
+    assert (vllm.synthesis.teacher.type, vllm.synthesis.teacher.device, vllm.synthesis.teacher.shared) == \
+        ("vllm", "cpu", True)
+    assert (vllm.serving.backend, vllm.serving.accelerator) == ("vllm", "cpu")
+    same = {"synthesis", "serving", "name", "description"}
+    assert {k: v for k, v in vllm.model_dump().items() if k not in same} == \
+        {k: v for k, v in demo.model_dump().items() if k not in same}
+    assert vllm.synthesis.methods == demo.synthesis.methods and vllm.serving.query == demo.serving.query
