@@ -31,22 +31,70 @@ def test_launcher_configs_pass_the_autoscaler_schema_and_are_locked_down(name):
                for t in gpu_types)
 
 
-def test_kuberay_manifests_and_serve_config():
+def _kuberay() -> dict[str, dict]:
+    return {p.name: yaml.safe_load(p.read_text()) for p in (ROOT / "cluster/kuberay").glob("*.yaml")}
+
+
+def _containers(cluster_spec: dict) -> list[dict]:
+    groups = [cluster_spec["headGroupSpec"], *cluster_spec.get("workerGroupSpecs", [])]
+    return [c for g in groups for c in g["template"]["spec"]["containers"]]
+
+
+def test_kuberay_manifests_use_kuberay_token_auth_and_a_reachable_dashboard():
+    """H4: token auth through KubeRay's `authOptions` (so the operator and the job submitters hold the token),
+    Ray >= 2.52, the dashboard on KubeRay's default bind behind a ClusterIP Service (a loopback bind locks the
+    operator out), no hand-set token variables."""
+    docs = _kuberay()
+    assert {d["kind"] for d in docs.values()} == {"RayCluster", "RayJob", "RayService", "NetworkPolicy"}
+    clusters = {"raycluster.yaml": docs["raycluster.yaml"]["spec"],
+                "rayservice.yaml": docs["rayservice.yaml"]["spec"]["rayClusterConfig"]}
+    for name, spec in clusters.items():
+        assert spec["authOptions"] == {"mode": "token"}, name
+        assert tuple(map(int, spec["rayVersion"].split("."))) >= (2, 52), name
+        head = spec["headGroupSpec"]
+        assert head["serviceType"] == "ClusterIP" and "dashboard-host" not in head["rayStartParams"], name
+        env = {e["name"] for c in _containers(spec) for e in c.get("env", [])}
+        assert not env & {"RAY_AUTH_MODE", "RAY_AUTH_TOKEN"}, f"{name}: token variables are KubeRay's to set"
+    for name in ("pipeline", "synthesize", "curate", "mix", "train", "evaluate"):
+        job = docs[f"rayjob-{name}.yaml"]["spec"]
+        assert f"jobs/{name}.py" in job["entrypoint"] and (ROOT / "jobs" / f"{name}.py").exists()
+        assert job["clusterSelector"] == {"ray.io/cluster": docs["raycluster.yaml"]["metadata"]["name"]}
+        assert job["submitterPodTemplate"]["metadata"]["labels"] == {"mathgpt.io/ray-client": "true"}
+        assert "RAY_AUTH" not in job["runtimeEnvYAML"]
+
+
+def test_kuberay_network_policy_admits_only_the_operator_and_submitters_to_the_job_api():
+    policy = _kuberay()["networkpolicy.yaml"]["spec"]
+    assert policy["podSelector"]["matchLabels"] == {"ray.io/cluster": "mathgpt", "ray.io/node-type": "head"}
+    assert policy["policyTypes"] == ["Ingress"]
+    admitted = {}
+    for rule in policy["ingress"]:
+        ports = tuple(sorted(p["port"] for p in rule.get("ports", []))) or "all"
+        admitted[ports] = rule.get("from", "anyone")
+    assert admitted[(8000,)] == "anyone"  # Serve: the API key guards it
+    assert admitted["all"] == [{"podSelector": {"matchLabels": {"ray.io/cluster": "mathgpt"}}}]
+    assert admitted[(8265,)] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kuberay-operator"}}},
+        {"podSelector": {"matchLabels": {"mathgpt.io/ray-client": "true"}}}]
+    assert set(admitted) == {(8000,), "all", (8265,)}
+
+
+def test_serve_configs_validate_and_bind_through_http_options():
+    """H4: Serve's bind address lives in `http_options` (application args have no say in it); the app's args
+    are ServingConfig fields, validated as `serve run` would."""
     from ray.serve.schema import ServeDeploySchema
 
-    docs = {p.name: yaml.safe_load(p.read_text()) for p in (ROOT / "cluster/kuberay").glob("*.yaml")}
-    assert {d["kind"] for d in docs.values()} == {"RayCluster", "RayJob", "RayService"}
-    for name in ("pipeline", "synthesize", "curate", "mix", "train", "evaluate"):
-        assert f"jobs/{name}.py" in docs[f"rayjob-{name}.yaml"]["spec"]["entrypoint"]
-        assert (ROOT / "jobs" / f"{name}.py").exists()
-    for name in ("raycluster.yaml", "rayservice.yaml"):
-        text = (ROOT / "cluster/kuberay" / name).read_text()
-        assert "RAY_AUTH_MODE, value: token" in text and "dashboard-host" in text and "LoadBalancer" not in text.split("#")[0]
+    from mathgpt.config import ServingConfig
+
     serve_cfg = yaml.safe_load((ROOT / "serve/config.yaml").read_text())
     ServeDeploySchema.model_validate(serve_cfg)
     assert serve_cfg["http_options"]["host"] == "127.0.0.1"
-    inner = yaml.safe_load(docs["rayservice.yaml"]["spec"]["serveConfigV2"])
+    inner = yaml.safe_load(_kuberay()["rayservice.yaml"]["spec"]["serveConfigV2"])
     ServeDeploySchema.model_validate(inner)
+    assert inner["http_options"] == {"host": "0.0.0.0", "port": 8000}
+    assert all("host" not in app["args"] for app in inner["applications"])
+    for app in inner["applications"] + serve_cfg["applications"]:
+        ServingConfig.model_validate(app["args"])
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +127,20 @@ def _recipe(tmp_path, limit_path):
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
     return path
+
+
+def test_a_token_auth_cluster_refuses_a_client_without_the_token(cluster):
+    """The job API of a cluster started with RAY_AUTH_MODE=token answers 401 to requests without the token
+    (wrong token too), and lists jobs for a client that presents it."""
+    import httpx
+
+    address, env = cluster
+    assert httpx.get(address + "/api/jobs/", timeout=30).status_code == 401
+    assert httpx.get(address + "/api/jobs/", headers={"Authorization": "Bearer not-the-token"},
+                     timeout=30).status_code == 401
+    out = subprocess.run([RAY, "job", "list", "--address", address], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
 
 
 @pytest.mark.slow
