@@ -190,6 +190,9 @@ class SynthesisConfig(StrictModel):
     student: EngineConfig | None = Field(None, description="Student engine (tutorship); default: teacher.")
     methods: list[MethodConfig] = Field(default_factory=list, description="Synthesis methods to run.")
     shard_size: int = Field(64, ge=1, description="Problems per output shard (unit of resumption).")
+    shards_per_pipeline: int = Field(
+        16, ge=1, description="Pending shards whose rounds share one engine pipeline (one engine start per round "
+        "for the group; each shard still writes its own files and done marker as soon as its rows are in).")
 
 
 # --------------------------------------------------------------------------- curation

@@ -79,3 +79,36 @@ def test_a_shared_engine_serves_every_shard_and_round_with_identical_outputs(ray
     assert shared["response_diversification"]["generated"] == 12
     with pytest.raises(ValueError):  # the job started Serve for its engine and shut it down
         ray_local.get_actor("SERVE_CONTROLLER_ACTOR", namespace="serve")
+
+
+def test_shards_share_one_pipeline_per_round_with_identical_outputs(ray_local, tmp_path, monkeypatch):
+    """Pending shards run in lockstep rounds: one engine pipeline per round for the group instead of one per
+    round and shard (each starts engine actors: for vLLM, loading the weights), and the same samples, rejects
+    and counts as shard after shard."""
+    import mathgpt.synthesis.context as context
+
+    built: list[str] = []
+    real_generate = context.generate
+
+    def counting_generate(ds, cfg, path):
+        built.append(cfg.model)
+        return real_generate(ds, cfg, path)
+
+    monkeypatch.setattr(context, "generate", counting_generate)
+    methods = [CFG["methods"][0], CFG["methods"][3]]  # one round; two rounds (student, then teacher)
+
+    def run(out, shards_per_pipeline):
+        built.clear()
+        cfg = SynthesisConfig.model_validate({**CFG, "methods": methods, "shard_size": 2,
+                                              "shards_per_pipeline": shards_per_pipeline})
+        summary = run_synthesis(cfg, str(out))
+        files = {f"{p.parent.name}/{p.name}": p.read_bytes() for p in out.glob("*/*")
+                 if p.name.startswith(("samples", "rejects", "done"))}
+        return summary, files, len(built)
+
+    one_by_one, files_sequential, n_sequential = run(tmp_path / "sequential", 1)
+    grouped, files_grouped, n_grouped = run(tmp_path / "grouped", 16)
+    assert n_sequential == 3 * 3 and n_grouped == 3  # 3 shards x (1 + 2 rounds) vs (1 + 2 rounds)
+    assert files_grouped == files_sequential and len(files_grouped) == 2 * 3 * 3
+    strip = lambda s: {m: {k: v for k, v in c.items() if k != "dir"} for m, c in s.items()}  # noqa: E731
+    assert strip(grouped) == strip(one_by_one)

@@ -50,19 +50,22 @@ def _is_lost_worker(err: BaseException) -> bool:
 
 
 def collect_exactly_once(requests: list[dict[str, Any]], pipeline: Callable[["ray.data.Dataset"], "ray.data.Dataset"],
-                         max_pipeline_restarts: int = 3, key: str = "request_id") -> list[dict[str, Any]]:
+                         max_pipeline_restarts: int = 3, key: str = "request_id",
+                         on_row: Callable[[dict[str, Any]], None] | None = None,
+                         keep: bool = True) -> list[dict[str, Any]]:
     """Outputs of `pipeline(ray.data.from_items(rows))` for every request, one per `key`, in request order.
 
-    `pipeline` must map each input row to exactly one output row carrying the same `key`.
+    `pipeline` must map each input row to exactly one output row carrying the same `key`. `on_row` sees each
+    output once, as it arrives; with `keep=False` outputs are handed to it only, and nothing is returned.
     """
     import ray.data
 
     ids = [r[key] for r in requests]
     if len(set(ids)) != len(ids):
         raise StageError(f"duplicate {key}s in one engine run")
-    wanted, results = set(ids), {}
+    wanted, seen, results = set(ids), set(), {}
     for attempt in range(max_pipeline_restarts + 1):
-        todo = [r for r in requests if r[key] not in results]
+        todo = [r for r in requests if r[key] not in seen]
         if not todo:
             break
         try:
@@ -70,13 +73,19 @@ def collect_exactly_once(requests: list[dict[str, Any]], pipeline: Callable[["ra
                 rid = row[key]
                 if rid not in wanted:
                     raise StageError(f"engine returned a row with unknown {key} {rid!r}")
-                results.setdefault(rid, row)
+                if rid in seen:
+                    continue
+                seen.add(rid)
+                if keep:
+                    results[rid] = row
+                if on_row is not None:
+                    on_row(row)
         except Exception as err:  # noqa: BLE001 - only machinery losses are retried; the rest re-raised
             if not _is_lost_worker(err) or attempt == max_pipeline_restarts:
                 raise
             log.warning("engine pipeline lost a worker (%s); rebuilding it for the %d rows still missing "
-                        "(restart %d/%d)", type(err).__name__, len(wanted) - len(results), attempt + 1, max_pipeline_restarts)
-    missing = [i for i in ids if i not in results]
+                        "(restart %d/%d)", type(err).__name__, len(wanted) - len(seen), attempt + 1, max_pipeline_restarts)
+    missing = [i for i in ids if i not in seen]
     if missing:
-        raise StageError(f"engine returned {len(results)} rows for {len(ids)} requests; missing e.g. {missing[:3]}")
-    return [results[i] for i in ids]
+        raise StageError(f"engine returned {len(seen)} rows for {len(ids)} requests; missing e.g. {missing[:3]}")
+    return [results[i] for i in ids] if keep else []

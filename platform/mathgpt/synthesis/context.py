@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Literal
 
 from mathgpt.config import EngineConfig
 from mathgpt.engines import generate
 from mathgpt.engines.collect import collect_exactly_once
 from mathgpt.engines.requests import plain_row
+from mathgpt.synthesis.rounds import Call, RoundCoordinator
 
 log = logging.getLogger(__name__)
 Role = Literal["teacher", "student"]
@@ -55,6 +56,11 @@ class SynthesisContext:
     student_path: str
     rejects: list[dict[str, Any]] = field(default_factory=list)
     counts: Counts = field(default_factory=Counts)
+    rounds: RoundCoordinator | None = None  # set: engine calls join the coordinator's rounds across shards
+
+    def for_shard(self, rounds: RoundCoordinator | None = None) -> "SynthesisContext":
+        """The same engines, with empty rejects and counts (one shard's), calling through `rounds`."""
+        return replace(self, rejects=[], counts=Counts(), rounds=rounds)
 
     def model_id(self, role: Role) -> str:
         """The model name recorded in samples and hashed into ids."""
@@ -76,7 +82,10 @@ class SynthesisContext:
             ds = generate(ds, cfg, path)
             return ds.map(_safe(postprocess)) if postprocess is not None else ds
 
-        rows = collect_exactly_once(requests, pipeline, cfg.max_pipeline_restarts)
+        if self.rounds is not None:
+            rows = self.rounds.submit(Call(requests, (role, postprocess), pipeline, cfg.max_pipeline_restarts))
+        else:
+            rows = collect_exactly_once(requests, pipeline, cfg.max_pipeline_restarts)
         self.counts.requested += len(requests)
         ok = []
         for row in rows:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from rich.console import Console
@@ -18,6 +19,7 @@ from mathgpt.models import resolve_model
 from mathgpt.schemas import SAMPLE
 from mathgpt.synthesis import METHODS
 from mathgpt.synthesis.context import Counts, SynthesisContext
+from mathgpt.synthesis.rounds import RoundCoordinator
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,7 @@ def run_synthesis(cfg: SynthesisConfig, out_dir: str, methods: list[str] | None 
         pending = len(done) < len(selected) * len(shards)
         engines = [(cfg.teacher, ctx.teacher_path), (student_cfg, ctx.student_path)] if pending else []
         with shared_engines(engines, "synthesize"):
-            summary = _run_methods(selected, shards, ctx, out_dir, done)
+            summary = _run_methods(selected, shards, ctx, out_dir, done, cfg.shards_per_pipeline)
         record.counts = summary
         record.outputs = {m: s["dir"] for m, s in summary.items()}
         record.inputs["models"] = {"teacher": cfg.teacher.model, "student": student_cfg.model}
@@ -82,26 +84,31 @@ def run_synthesis(cfg: SynthesisConfig, out_dir: str, methods: list[str] | None 
 
 
 def _run_methods(selected: list[Any], shards: list[list[dict[str, Any]]], ctx: SynthesisContext, out_dir: str,
-                 done: set[tuple[str, int]]) -> dict[str, Any]:
+                 done: set[tuple[str, int]], shards_per_pipeline: int) -> dict[str, Any]:
     """Every method over every shard; a shard in `done` (it had a completion marker) is skipped and its
-    counts are read back."""
+    counts are read back. Pending shards run in groups of `shards_per_pipeline`, each group's rounds through one
+    pipeline (one engine start per round, not per round and shard)."""
     summary: dict[str, Any] = {}
     for method_cfg in selected:
         method_dir = join(out_dir, method_cfg.name)
-        total, skipped = Counts(), 0
-        n_samples = requested_now = 0
-        for idx, shard in enumerate(shards):
-            paths = _shard_paths(method_dir, idx)
-            if (method_cfg.name, idx) in done:
-                counts, skipped = read_json(paths["done"]), skipped + 1
-            else:
-                log.info("%s: shard %d/%d (%d problems)", method_cfg.name, idx + 1, len(shards), len(shard))
-                counts = run_method_shard(method_cfg.name, method_cfg, shard, ctx, paths)
-                requested_now += int(counts["requested"])
-            total.merge(counts)
-            n_samples += int(counts["samples"])
+        pending = [i for i in range(len(shards)) if (method_cfg.name, i) not in done]
+        counts_of = {i: read_json(_shard_paths(method_dir, i)["done"]) for i in range(len(shards)) if i not in pending}
+        for start in range(0, len(pending), shards_per_pipeline):
+            group = pending[start:start + shards_per_pipeline]
+            log.info("%s: shards %s of %d (%d problems) in lockstep rounds", method_cfg.name,
+                     ",".join(str(i + 1) for i in group), len(shards), sum(len(shards[i]) for i in group))
+            rounds = RoundCoordinator()
+            work = [partial(run_method_shard, method_cfg.name, method_cfg, shards[i], ctx.for_shard(rounds),
+                            _shard_paths(method_dir, i)) for i in group]
+            counts_of.update(zip(group, rounds.run_all(work)))
+        total, n_samples = Counts(), 0
+        for i in range(len(shards)):
+            total.merge(counts_of[i])
+            n_samples += int(counts_of[i]["samples"])
+        requested_now = sum(int(counts_of[i]["requested"]) for i in pending)
         summary[method_cfg.name] = {**vars(total), "samples": n_samples, "shards": len(shards),
-                                    "shards_skipped": skipped, "requested_this_run": requested_now, "dir": method_dir}
+                                    "shards_skipped": len(shards) - len(pending), "requested_this_run": requested_now,
+                                    "dir": method_dir}
     return summary
 
 
