@@ -158,8 +158,9 @@ class VLLMModel:
 
     async def in_flight(self) -> dict[str, int]:
         """Requests this replica is generating: as it tracks them, and as the engine counts them."""
+        processor = getattr(self.engine, "output_processor", None)  # vLLM's V1 engine; older ones: -1
         return {"replica": len(self.running),
-                "engine": int(self.engine.output_processor.get_num_unfinished_requests())}
+                "engine": int(processor.get_num_unfinished_requests()) if processor is not None else -1}
 
     async def check_health(self) -> None:
         """Serve's health probe: raises when the engine is dead, so that Serve replaces the replica."""
