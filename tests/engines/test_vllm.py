@@ -29,7 +29,7 @@ def test_vllm_engine_without_vllm_names_the_extra_for_its_accelerator(accelerato
 
 def test_accelerator_is_explicit_and_validated():
     from mathgpt.config import parse_recipe
-    from mathgpt.engines.vllm import vllm_engine_kwargs, worker_bundle
+    from mathgpt.engines.vllm import replica_resources, vllm_engine_kwargs, worker_bundle
 
     assert EngineConfig(type="vllm").device == "gpu" and EngineConfig().device == "cpu"
     assert EngineConfig(num_gpus=1).device == "gpu" and EngineConfig(accelerator="gpu").hf_gpus == 1.0
@@ -37,6 +37,7 @@ def test_accelerator_is_explicit_and_validated():
     assert worker_bundle(cpu) == {"CPU": 2} and "kv_cache_memory_bytes" in vllm_engine_kwargs(cpu)
     gpu = EngineConfig(type="vllm", tensor_parallel_size=2)
     assert worker_bundle(gpu) == {"CPU": 1.0, "GPU": 1.0} and "kv_cache_memory_bytes" not in vllm_engine_kwargs(gpu)
+    assert replica_resources(gpu) == {"num_cpus": 2.0, "num_gpus": 2.0} and replica_resources(cpu) == {"num_cpus": 2}
     with pytest.raises(ConfigError, match="synthesis.teacher.accelerator"):
         parse_recipe({"name": "x", "synthesis": {"teacher": {"type": "vllm", "accelerator": "tpu"}}})
     with pytest.raises(ConfigError, match="contradicts num_gpus"):

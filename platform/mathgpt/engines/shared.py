@@ -43,13 +43,10 @@ def _deployment(cfg: EngineConfig, model_path: str) -> Any:
     else:
         scaling = {"num_replicas": cfg.concurrency}
     if cfg.type == "vllm":
-        from mathgpt.engines.vllm import vllm_engine_kwargs, worker_bundle
+        from mathgpt.engines.vllm import replica_resources, vllm_engine_kwargs
 
-        workers = cfg.tensor_parallel_size * cfg.pipeline_parallel_size
-        bundle = worker_bundle(cfg)
-        resources = {"num_cpus": bundle["CPU"] * workers, "num_gpus": bundle.get("GPU", 0.0) * workers}
         return serve.deployment(VLLMModel, name=DEPLOYMENT).options(
-            max_ongoing_requests=16 * cfg.batch_size, ray_actor_options=resources, **scaling,
+            max_ongoing_requests=16 * cfg.batch_size, ray_actor_options=replica_resources(cfg), **scaling,
         ).bind(model_path, cfg.max_model_len, vllm_engine_kwargs(cfg))
     actor = {"num_cpus": cfg.num_cpus, **({"num_gpus": cfg.hf_gpus} if cfg.hf_gpus else {})}
     return serve.deployment(HFModel, name=DEPLOYMENT).options(

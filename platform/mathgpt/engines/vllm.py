@@ -46,6 +46,13 @@ def worker_bundle(cfg: EngineConfig) -> dict[str, float]:
     return {"CPU": cfg.num_cpus, "GPU": 1.0} if cfg.device == "gpu" else {"CPU": cfg.num_cpus}
 
 
+def replica_resources(cfg: EngineConfig) -> dict[str, float]:
+    """Ray actor options of a Serve replica that holds the whole engine: every TP*PP worker's bundle."""
+    workers = cfg.tensor_parallel_size * cfg.pipeline_parallel_size
+    bundle = worker_bundle(cfg)
+    return {"num_cpus": bundle["CPU"] * workers, **({"num_gpus": bundle["GPU"] * workers} if "GPU" in bundle else {})}
+
+
 # ray.data.llm's engine stage writes its own `request_id`, `prompt`, `params`, ... into each row: the request
 # travels beside them as JSON, so that the output is the request row plus the contract's columns, nothing else.
 _REQUEST = "__mathgpt_request__"

@@ -185,12 +185,11 @@ def build_app(settings: dict[str, Any]) -> Any:
     engine = ServingConfig.model_validate({k: v for k, v in settings.items() if k in ServingConfig.model_fields}) \
         .engine(int(settings["context_length"]))
     if engine.type == "vllm":
-        from mathgpt.engines.vllm import vllm_engine_kwargs, worker_bundle
+        from mathgpt.engines.vllm import replica_resources, vllm_engine_kwargs
 
         backend: type = VLLMModel
         model_args: list[Any] = [settings["model_path"], engine.max_model_len, vllm_engine_kwargs(engine)]
-        bundle = worker_bundle(engine)
-        resources = {"num_cpus": bundle["CPU"], **({"num_gpus": bundle["GPU"]} if "GPU" in bundle else {})}
+        resources = replica_resources(engine)
     else:
         backend = HFModel
         model_args = [settings["model_path"], engine.max_model_len, int(settings.get("max_batch_size", 8)),
