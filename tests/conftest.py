@@ -49,8 +49,20 @@ def vllm_engine(tiny_model) -> dict:
 
 
 @pytest.fixture(scope="session")
-def ray_local():
-    """A real local Ray for the whole session (token auth explicit, no dashboard)."""
+def s3():
+    """A real S3-compatible server on 127.0.0.1 for the session; AWS_* variables point this process at it."""
+    from tests.objstore import s3_server
+
+    with s3_server() as env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+def ray_local(s3):
+    """A real local Ray for the whole session (token auth explicit, no dashboard).
+
+    Started after the S3 server, so that its workers inherit the AWS_* variables and reach the bucket.
+    """
     import ray
 
     if not ray.is_initialized():

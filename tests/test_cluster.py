@@ -1,7 +1,6 @@
 """Cluster configs pass Ray's own validation; jobs submitted through `mathgpt submit` to a real 2-node Ray."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,8 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.localcluster import RAY, cluster_env, start_node, stop_cluster
+
 ROOT = Path(__file__).resolve().parent.parent
-RAY = str(Path(sys.executable).parent / "ray")
 
 
 @pytest.mark.parametrize("name", ["aws.yaml", "gcp.yaml"])
@@ -104,19 +104,16 @@ def cluster(tmp_path_factory):
     Both raylets share one session folder on one host, so only the head takes workers: a second node
     extracting the same working_dir would replace files under a running driver (not an issue on real clusters).
     """
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    env.pop("RAY_ADDRESS", None)
+    env = cluster_env()
     head = ["--head", "--port=6391", "--dashboard-host=127.0.0.1", "--dashboard-port=8275", "--num-cpus=4",
             "--include-dashboard=true", "--disable-usage-stats", "--ray-client-server-port=23011",
             "--dashboard-agent-listen-port=23012"]
-    subprocess.run([RAY, "start", *head], env=env, check=True, capture_output=True, timeout=120)
     try:
-        subprocess.run([RAY, "start", "--address=127.0.0.1:6391", "--num-cpus=2", "--disable-usage-stats"],
-                       env=env, check=True, capture_output=True, timeout=120)
+        start_node(head, env)
+        start_node(["--address=127.0.0.1:6391", "--num-cpus=2", "--disable-usage-stats"], env)
         yield "http://127.0.0.1:8275", env
     finally:
-        # stop this cluster only (never the test session's own Ray): every process that names its GCS port
-        subprocess.run(["pkill", "-9", "-f", ":6391|_port=6391|port=6391"], capture_output=True)
+        stop_cluster(env)
 
 
 def _recipe(tmp_path, limit_path):

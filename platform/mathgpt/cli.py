@@ -88,8 +88,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def cmd_compare(args: argparse.Namespace) -> None:
     from mathgpt.evaluation.report import compare_runs
 
-    os.makedirs(args.out, exist_ok=True)
-    print(compare_runs(args.runs, args.out))
+    print(compare_runs(args.runs, args.out))  # args.out: a local folder or a URI
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -97,7 +96,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     import threading
 
     from mathgpt.config import RayConfig, ServingConfig
-    from mathgpt.models import resolve_model
+    from mathgpt.models import check_model_ref
     from mathgpt.ray_init import init_ray
     from mathgpt.serving.local import start, stop
 
@@ -105,7 +104,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     cfg = recipe.serving if recipe else ServingConfig()
     cfg = cfg.model_copy(update={k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None})
     init_ray(recipe.ray if recipe else RayConfig())
-    base = start(cfg, resolve_model(args.model))
+    base = start(cfg, check_model_ref(args.model))
     print(f"serving {args.model} as '{cfg.model_name}' on {base} (OpenAI API under {base}/v1); Ctrl-C drains and stops")
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -296,6 +296,8 @@ class TrainConfig(StrictModel):
     model: str = Field("builtin:tiny", description="Initial model: HF dir, builtin:*, or `stage:train_cpt`.")
     num_workers: int = Field(1, ge=1, description="Ray Train workers.")
     use_gpu: bool = Field(False, description="One GPU per worker.")
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
+        "PACK", description="How Ray places the workers: PACK fills a node first, STRICT_SPREAD one worker per node.")
     zero_stage: Literal[0, 1, 2, 3] = Field(2, description="DeepSpeed ZeRO stage.")
     offload: bool = Field(False, description="ZeRO CPU offload of optimizer (and params for stage 3).")
     precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 on GPU, fp32 on CPU.")

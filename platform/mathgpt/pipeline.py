@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import shutil
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 from rich.console import Console
@@ -15,9 +13,11 @@ from rich.table import Table
 
 from mathgpt.config import STAGES, Recipe, dump_recipe
 from mathgpt.errors import StageError
-from mathgpt.io import exists, join, write_text
+from mathgpt.dirs import delete_dir, published
+from mathgpt.io import join, write_text
 from mathgpt.manifest import is_complete, load_manifest, stage_record
-from mathgpt.models import resolve_model
+from mathgpt.models import check_model_ref
+from mathgpt.serving.auth import write_private
 
 log = logging.getLogger(__name__)
 STAGE_DIRS = {"synthesize": "synthesis", "curate": "curate", "mix": "mix", "train_cpt": "train_cpt",
@@ -31,14 +31,16 @@ def stage_dir(recipe: Recipe, stage: str) -> str:
 
 
 def model_for(recipe: Recipe, ref: str) -> str:
-    """Resolve a model reference; `stage:train_cpt` is that stage's exported model."""
+    """A model reference as the stages pass it on: `stage:train_cpt` becomes that stage's published export
+    (a local folder or a URI), other references are checked here and resolved where the model is loaded."""
     if ref.startswith("stage:"):
         stage = ref.split(":", 1)[1]
         path = join(stage_dir(recipe, stage), "model")
-        if not exists(path):
-            raise StageError(f"{ref}: {path} does not exist; run the {stage} stage first")
+        problem = published(path)
+        if problem:
+            raise StageError(f"{ref}: {path} is not a complete export ({problem}); run the {stage} stage first")
         return path
-    return resolve_model(ref)
+    return check_model_ref(ref)
 
 
 def _synthesize(r: Recipe, out: str) -> dict[str, Any]:
@@ -97,11 +99,8 @@ def _serve(r: Recipe, out: str) -> dict[str, Any]:
 
     cfg = r.serving
     if not os.environ.get(cfg.api_key_env) and not cfg.api_key_file:
-        key_file = Path(out, "api_key")  # replicas cannot see env vars set after ray.init: hand over a 0600 file
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        key_file.touch(mode=0o600)
-        key_file.write_text(secrets.token_urlsafe(24))
-        cfg = cfg.model_copy(update={"api_key_file": str(key_file)})
+        key_file = write_private(secrets.token_urlsafe(24), join(out, "api_key"))
+        cfg = cfg.model_copy(update={"api_key_file": key_file})
         console.print(f"[serve] {cfg.api_key_env} is unset: generated a one-off key in {key_file}")
     with stage_record(out, "serve", cfg.model_dump(mode="json")) as record:
         base = start(cfg, model_for(r, cfg.model))
@@ -142,8 +141,8 @@ def run_pipeline(recipe: Recipe, from_stage: str | None = None, only: str | None
             timings[stage] = {"status": "skipped (complete)", "seconds": load_manifest(out).get("seconds")}
             console.print(f"[pipeline] {stage}: complete, skipping ({out})")
             continue
-        if redo and "://" not in out and Path(out).exists():
-            shutil.rmtree(out)
+        if redo:
+            delete_dir(out)
         console.rule(f"{stage}")
         start = time.time()
         RUNNERS[stage](recipe, out)

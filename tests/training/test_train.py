@@ -1,6 +1,7 @@
 """Real Ray Train + DeepSpeed runs on CPU (gloo): loss drops, export loads, resume and worker faults."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from mathgpt.training.checkpoint import validate
 from mathgpt.training.job import read_metrics, run_training
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +109,7 @@ def test_torch_compile_trains_like_eager(ray_local, shards, tiny_model, tmp_path
 
 
 def test_incomplete_newest_checkpoint_is_skipped(tmp_path):
-    from mathgpt.training.checkpoint import list_files, newest_valid, newest_valid_in, write_marker
+    from mathgpt.training.checkpoint import list_files, newest_valid_in, write_marker
 
     good, bad = tmp_path / "checkpoint_1", tmp_path / "checkpoint_2"
     for d in (good, bad):
@@ -116,8 +118,36 @@ def test_incomplete_newest_checkpoint_is_skipped(tmp_path):
         write_marker(str(d), list_files(str(d)), 1)
     (bad / "w.pt").write_bytes(b"x" * 10)  # truncated after the marker was written
     assert "truncated" in validate(str(bad))
-    assert newest_valid(str(bad)) == str(good)
     assert newest_valid_in(str(tmp_path)) == str(good)
+    assert newest_valid_in(f"file://{tmp_path}") == f"file://{tmp_path}/checkpoint_1"  # the same through pyarrow.fs
     (good / "COMPLETE.json").unlink()
-    assert newest_valid(str(bad)) is None and newest_valid_in(str(tmp_path)) is None
+    assert newest_valid_in(str(tmp_path)) is None
     assert newest_valid_in(str(tmp_path / "missing")) is None
+
+
+def test_run_dir_in_a_bucket_resumes_past_a_broken_checkpoint_and_publishes_the_export(ray_local, s3, shards,
+                                                                                      tiny_model, tmp_path):
+    """H3: checkpoints, metrics, the fault marker and the export all go through pyarrow.fs to a real S3 server;
+    a newer checkpoint that is incomplete on the bucket is skipped, and the export is fetched back to load."""
+    from transformers import AutoModelForCausalLM
+
+    from mathgpt.dirs import published, subdirs
+    from mathgpt.io import exists, join, write_json
+    from mathgpt.models import resolve_model
+    from tests.objstore import new_bucket
+
+    out = f"s3://{new_bucket()}/run/train_cpt"
+    with pytest.raises(StageError):  # dies at step 3, after the step-2 checkpoint, no retries
+        run_training(_cfg(num_workers=1, max_steps=4, max_failures=0), "train_cpt", shards, out, tiny_model,
+                     fail_at_step=3)
+    assert exists(join(out, ".failed-once")) and [m["step"] for m in read_metrics(out)][:2] == [1, 2]
+    root = join(out, "ray", "train_cpt")
+    assert [validate(c) for c in subdirs(root) if "checkpoint_" in c] == [None]
+    write_json({"step": 99, "files": {"ds/missing.pt": 10}}, join(root, "checkpoint_9999", "COMPLETE.json"))
+    counts = run_training(_cfg(num_workers=1, max_steps=4, max_failures=0), "train_cpt", shards, out, tiny_model)
+    steps = [m["step"] for m in read_metrics(out)]
+    assert steps[:2] == [1, 2] and steps[-2:] == [3, 4] and counts["final_metrics"]["step"] == 4
+    assert counts["worker_nodes"] and published(join(out, "model")) is None
+    local = resolve_model(join(out, "model"))
+    assert not local.startswith("s3") and AutoModelForCausalLM.from_pretrained(local).num_parameters() > 0
+    assert not any(p.name.startswith("s3:") for p in tmp_path.parent.iterdir()) and not (ROOT / "s3:").exists()

@@ -19,6 +19,7 @@ from mathgpt.engines.requests import (
     truncate_at_stop,
     with_outputs,
 )
+from mathgpt.models import resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class HFGenerator:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         torch_dtype = {"auto": torch.bfloat16 if self.device == "cuda" else torch.float32,
                        "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+        model_path = resolve_model(model_path)  # on this node: builds a builtin model, fetches a URI
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from ray import serve
 
 from mathgpt.engines.requests import derive_seed
+from mathgpt.models import resolve_model
 from mathgpt.serving.auth import check_bearer, load_api_key
 from mathgpt.serving.backends import HFModel, VLLMModel
 from mathgpt.serving.schema import ChatRequest, CompletionRequest, check_limits
@@ -59,7 +60,7 @@ class Ingress:
         self.model = model
         self.settings = settings
         self.key = load_api_key(settings["api_key_env"], settings.get("api_key_file"))
-        self.tok = AutoTokenizer.from_pretrained(settings["model_path"])
+        self.tok = AutoTokenizer.from_pretrained(resolve_model(settings["model_path"]))
         self.in_flight = 0
 
     # ----------------------------------------------------------------- routes

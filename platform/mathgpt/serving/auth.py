@@ -1,4 +1,4 @@
-"""API keys: from an environment variable or a file, compared in constant time."""
+"""API keys: from an environment variable or a file (local or a URI), compared in constant time."""
 
 from __future__ import annotations
 
@@ -7,19 +7,35 @@ import os
 from pathlib import Path
 
 from mathgpt.errors import ConfigError
+from mathgpt.io import exists, filesystem, write_text
 
 
 def load_api_key(env_var: str, key_file: str | None) -> str:
     """The server's API key; refusing to start without one is the safe default."""
     key = os.environ.get(env_var, "").strip()
     if not key and key_file:
-        path = Path(key_file)
-        if not path.is_file():
+        if not exists(key_file):
             raise ConfigError(f"serving.api_key_file: {key_file} does not exist")
-        key = path.read_text().strip()
+        fs, inner = filesystem(key_file)
+        with fs.open_input_stream(inner) as stream:
+            key = stream.read().decode().strip()
     if not key:
         raise ConfigError(f"no API key: set the {env_var} environment variable or serving.api_key_file")
     return key
+
+
+def write_private(key: str, path: str) -> str:
+    """Write a generated key where every replica can read it: a 0600 file, or an object beside the run's other
+    outputs when the run directory is on object storage (as private as the bucket). Returns the path."""
+    if "://" in path:
+        write_text(key, path)
+        return path
+    file = Path(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.touch(mode=0o600)
+    file.chmod(0o600)
+    file.write_text(key)
+    return str(file)
 
 
 def check_bearer(header: str | None, key: str) -> bool:

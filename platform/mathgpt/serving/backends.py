@@ -11,6 +11,7 @@ from typing import Any, AsyncIterator, Iterator
 from ray import serve
 
 from mathgpt.engines.requests import row_messages, row_prompt, stop_list
+from mathgpt.models import resolve_model
 
 
 def _holdback(row: dict[str, Any]) -> int:
@@ -98,6 +99,7 @@ class VLLMModel:
         from transformers import AutoTokenizer
         from vllm import AsyncEngineArgs, AsyncLLMEngine
 
+        model_path = resolve_model(model_path)  # on this node: builds a builtin model, fetches a URI
         self.engine = AsyncLLMEngine.from_engine_args(
             AsyncEngineArgs(model=model_path, max_model_len=max_model_len, **(engine_kwargs or {})))
         self.tok = AutoTokenizer.from_pretrained(model_path)

@@ -18,7 +18,9 @@ def start(cfg: ServingConfig, model_path: str, timeout_s: float = 180.0) -> str:
 
     from mathgpt.serving.app import build_app
 
-    serve.start(http_options={"host": cfg.host, "port": cfg.port})
+    # One proxy, on the head node: the address printed and queried is the head's (on a machine running several
+    # Ray nodes, a proxy per node would fight over the port).
+    serve.start(proxy_location="HeadOnly", http_options={"host": cfg.host, "port": cfg.port})
     serve.run(build_app(serving_settings(cfg, model_path)), name="mathgpt", route_prefix="/", blocking=False)
     base = f"http://{cfg.host}:{cfg.port}"
     deadline = time.monotonic() + timeout_s

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 from mathgpt.config import ServingConfig
+from mathgpt.dirs import is_uri
+from mathgpt.io import join, read_json
+from mathgpt.models import resolve_model
 
 
 def serving_settings(cfg: ServingConfig, model_path: str) -> dict[str, Any]:
     """Settings with the model's context length read from its config."""
-    config = json.loads(Path(model_path, "config.json").read_text())
+    local = model_path if is_uri(model_path) else resolve_model(model_path)  # a URI is fetched by the replicas
+    config = read_json(join(local, "config.json"))
     context = int(config.get("max_position_embeddings", 2048))
     return {**cfg.model_dump(mode="json"), "model_path": model_path, "context_length": context}
 
 
 def app_builder(args: dict[str, Any]) -> Any:
     """Entry for `serve run serve/config.yaml`: args are ServingConfig fields plus `model`."""
-    from mathgpt.models import resolve_model
     from mathgpt.serving.app import build_app
 
     args = dict(args)

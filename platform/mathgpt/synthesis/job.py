@@ -15,7 +15,7 @@ from mathgpt.engines.shared import shared_engines
 from mathgpt.errors import StageError
 from mathgpt.io import exists, join, read_json, write_json, write_jsonl, write_parquet
 from mathgpt.manifest import stage_record
-from mathgpt.models import resolve_model
+from mathgpt.models import check_model_ref
 from mathgpt.schemas import SAMPLE
 from mathgpt.synthesis import METHODS
 from mathgpt.synthesis.context import Counts, SynthesisContext
@@ -113,7 +113,8 @@ def _run_methods(selected: list[Any], shards: list[list[dict[str, Any]]], ctx: S
 
 
 def _model_path(engine: Any) -> str:
-    return engine.model if engine.type == "http" else resolve_model(engine.model)
+    """The model as engines take it: checked here, resolved on the node that loads it."""
+    return engine.model if engine.type == "http" else check_model_ref(engine.model)
 
 
 def print_summary(summary: dict[str, Any]) -> None:

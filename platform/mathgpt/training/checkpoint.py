@@ -1,4 +1,8 @@
-"""Checkpoints that count only when complete: a marker listing every file and its size is written last."""
+"""Checkpoints that count only when complete: a marker listing every file and its size is written last.
+
+They are written from a local folder (Ray Train uploads it) and validated where they are stored: a local
+folder or a URI.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,9 @@ import logging
 import os
 from pathlib import Path
 from typing import Any
+
+from mathgpt.dirs import missing_or_truncated, subdirs
+from mathgpt.io import exists, join, read_json
 
 log = logging.getLogger(__name__)
 MARKER = "COMPLETE.json"
@@ -29,42 +36,25 @@ def write_marker(root: str, files: dict[str, int], step: int) -> None:
 
 
 def validate(root: str) -> str | None:
-    """None when the checkpoint is complete; else why it is not."""
-    marker = Path(root, MARKER)
-    if not marker.exists():
+    """None when the checkpoint (a local folder or URI) is complete; else why it is not."""
+    marker = join(root, MARKER)
+    if not exists(marker):
         return "no completion marker"
     try:
-        listed = json.loads(marker.read_text())["files"]
+        listed = read_json(marker)["files"]
     except (json.JSONDecodeError, KeyError) as err:
         return f"unreadable completion marker: {err}"
-    for rel, size in listed.items():
-        path = Path(root, rel)
-        if not path.exists():
-            return f"missing file {rel}"
-        if path.stat().st_size != size:
-            return f"truncated file {rel} ({path.stat().st_size} of {size} bytes)"
-    return None
-
-
-def newest_valid(latest: str) -> str | None:
-    """The newest complete checkpoint among `latest` and its sibling checkpoints (newest first)."""
-    parent = Path(latest).parent
-    return newest_valid_in(str(parent)) if parent.exists() else _first_valid([Path(latest)])
+    return missing_or_truncated(root, listed)
 
 
 def newest_valid_in(root: str) -> str | None:
-    """The newest complete checkpoint directly under `root` (Ray Train names them checkpoint_<timestamp>)."""
-    if not Path(root).is_dir():
-        return None
-    return _first_valid(sorted((p for p in Path(root).iterdir() if p.is_dir() and p.name.startswith("checkpoint")),
-                               key=lambda p: p.name, reverse=True))
-
-
-def _first_valid(candidates: list[Path]) -> str | None:
-    for cand in candidates:
-        reason = validate(str(cand))
+    """The newest complete checkpoint directly under `root`, local or URI (Ray Train names them
+    checkpoint_<timestamp>, so the newest sorts last)."""
+    candidates = [c for c in subdirs(root) if c.rstrip("/").rsplit("/", 1)[-1].startswith("checkpoint")]
+    for cand in reversed(candidates):
+        reason = validate(cand)
         if reason is None:
-            return str(cand)
+            return cand
         log.warning("skipping checkpoint %s: %s", cand, reason)
     return None
 

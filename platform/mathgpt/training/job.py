@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 from mathgpt.config import TrainConfig
 from mathgpt.errors import StageError
-from mathgpt.io import join, list_files
+from mathgpt.dirs import is_uri
+from mathgpt.io import exists, iter_raw, join, list_files, read_columns, read_json
 from mathgpt.manifest import stage_record
 from mathgpt.training.loop import train_loop_per_worker
 from mathgpt.training.progress import ProgressCallback
@@ -24,7 +23,6 @@ def run_training(cfg: TrainConfig, stage: str, data_dir: str, out_dir: str, mode
 
     `fail_at_step` (fault-injection for tests) makes the last worker exit once at that step.
     """
-    import pyarrow.parquet as pq
     import ray.data
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
@@ -33,24 +31,23 @@ def run_training(cfg: TrainConfig, stage: str, data_dir: str, out_dir: str, mode
     if not files:
         raise StageError(f"{data_dir}: no training shards")
     _warn_if_no_cpu_left_for_data(cfg.num_workers)
-    out_dir = str(Path(out_dir).resolve()) if "://" not in out_dir else out_dir
-    os.makedirs(out_dir, exist_ok=True)
+    out_dir = out_dir if is_uri(out_dir) else str(Path(out_dir).resolve())
     with stage_record(out_dir, stage, cfg.model_dump(mode="json")) as record:
-        first = pq.read_table(files[0], columns=["input_ids"]).column("input_ids")
+        first = read_columns(files[:1], ["input_ids"]).column("input_ids")
         seq_len = max(len(x) for x in first.to_pylist())
-        pad_id = _pad_id(model_path)
         ds = ray.data.read_parquet(files).randomize_block_order(seed=cfg.seed)
         export_dir = join(out_dir, "model")
         loop_config = {"train": cfg.model_dump(mode="json"), "model_path": model_path, "tokenizer_path": model_path,
-                       "use_gpu": cfg.use_gpu, "seq_len": seq_len, "pad_id": pad_id, "export_dir": export_dir,
+                       "use_gpu": cfg.use_gpu, "seq_len": seq_len, "export_dir": export_dir,
                        "metrics_path": join(out_dir, "metrics.jsonl"), "tensorboard_dir": join(out_dir, "tensorboard"),
                        "checkpoint_root": join(out_dir, "ray", stage),
-                       "fail_marker": join(out_dir, ".failed-once"),
+                       "fail_marker": join(out_dir, ".failed-once"), "workers_path": join(out_dir, "workers.json"),
                        "fail_at_step": fail_at_step,
                        "attn_implementation": attention_implementation(cfg.use_gpu)}
         trainer = TorchTrainer(
             train_loop_per_worker, train_loop_config=loop_config,
-            scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu),
+            scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
+                                         placement_strategy=cfg.placement_strategy),
             torch_config=TorchConfig(backend="nccl" if cfg.use_gpu else "gloo"),
             run_config=RunConfig(name=stage, storage_path=join(out_dir, "ray"),
                                  failure_config=FailureConfig(max_failures=cfg.max_failures),
@@ -65,10 +62,22 @@ def run_training(cfg: TrainConfig, stage: str, data_dir: str, out_dir: str, mode
         if result.error:
             raise StageError(f"{stage} failed: {result.error}")
         record.inputs = {"data": files, "model": model_path}
-        record.outputs = {"model": export_dir, "checkpoint": result.checkpoint.path if result.checkpoint else None,
+        record.outputs = {"model": export_dir, "checkpoint": _checkpoint_uri(result.checkpoint, out_dir),
                           "metrics": join(out_dir, "metrics.jsonl"), "tensorboard": join(out_dir, "tensorboard")}
-        record.counts = {"final_metrics": dict(result.metrics or {}), "seq_len": seq_len, "shards": len(files)}
+        workers = read_json(join(out_dir, "workers.json"))
+        record.counts = {"final_metrics": dict(result.metrics or {}), "seq_len": seq_len, "shards": len(files),
+                         "worker_nodes": sorted({w["node_id"] for w in workers})}
     return record.counts
+
+
+def _checkpoint_uri(checkpoint: Any, out_dir: str) -> str | None:
+    """Where Ray Train's last checkpoint is, as a path or URI (Ray gives a bucket's path without its scheme)."""
+    if checkpoint is None:
+        return None
+    path, scheme = str(checkpoint.path), out_dir.split("://")[0]
+    if not is_uri(out_dir) or "://" in path:
+        return path
+    return f"file://{path}" if scheme == "file" else f"{scheme}://{path.lstrip('/')}"
 
 
 def _warn_if_no_cpu_left_for_data(num_workers: int) -> None:
@@ -82,13 +91,6 @@ def _warn_if_no_cpu_left_for_data(num_workers: int) -> None:
                     "(`ray.num_cpus` in the recipe for a local run) or use fewer workers.", cpus, num_workers)
 
 
-def _pad_id(model_path: str) -> int:
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(model_path)
-    return int(tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
-
-
 def attention_implementation(on_gpu: bool) -> str:
     """flash-attention 2 on GPU when installed (varlen over packed documents), else SDPA with the block mask."""
     import importlib.util
@@ -97,6 +99,6 @@ def attention_implementation(on_gpu: bool) -> str:
 
 
 def read_metrics(out_dir: str) -> list[dict[str, Any]]:
-    """The per-step metrics written by rank 0."""
-    path = Path(out_dir, "metrics.jsonl")
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    """The per-step metrics written by rank 0 (local run directory or URI)."""
+    path = join(out_dir, "metrics.jsonl")
+    return [rec for _, rec in iter_raw(path)] if exists(path) else []

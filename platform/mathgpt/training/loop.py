@@ -14,8 +14,11 @@ from typing import Any, Iterator
 import numpy as np
 
 from mathgpt.config import TrainConfig
+from mathgpt.dirs import fetch_dir, is_uri, publish_dir
+from mathgpt.io import exists, write_json, write_text
+from mathgpt.models import resolve_model
 from mathgpt.training.batches import collate
-from mathgpt.training.checkpoint import STATE, list_files, newest_valid, newest_valid_in, read_state, write_marker
+from mathgpt.training.checkpoint import STATE, list_files, newest_valid_in, read_state, write_marker
 from mathgpt.training.deepspeed_config import batch_geometry, build_deepspeed_config, use_bf16
 from mathgpt.training.flops import flops_per_token, mfu
 from mathgpt.training.metrics import MetricsSink
@@ -68,34 +71,36 @@ def _restore(engine: Any, rank: int, checkpoint_root: str | None) -> tuple[int, 
     """(step, tokens seen) from the newest complete checkpoint, or (0, 0) on a fresh run.
 
     Ray Train hands back the newest checkpoint its controller registered. A worker that dies right after
-    uploading a checkpoint can leave one that is complete on storage but never registered, so on local or
-    mounted storage the run's checkpoint directory is scanned too and the newest complete one wins.
+    uploading a checkpoint can leave one that is complete on storage but never registered, and a checkpoint
+    can be cut short, so the run's checkpoint folder (local or on object storage) is scanned and the newest
+    complete checkpoint wins; one on object storage is downloaded first.
     """
     import ray.train
 
     ckpt = ray.train.get_checkpoint()
-    if ckpt is not None and os.path.isdir(ckpt.path):  # local or mounted storage: skip incomplete checkpoints
-        source = newest_valid(ckpt.path)
-        if source is None:
-            print("[train] no complete checkpoint found; starting from scratch", flush=True)
-        return _load(engine, rank, source)
-    if ckpt is not None:  # remote storage: Ray downloads the registered checkpoint
-        with ckpt.as_directory() as local:
-            return _load(engine, rank, local)
-    found = newest_valid_in(checkpoint_root) if checkpoint_root and "://" not in checkpoint_root else None
-    if found:
-        print(f"[train] Ray Train registered no checkpoint; found a complete one on storage: {found}", flush=True)
-    return _load(engine, rank, found)
+    root = checkpoint_root
+    if ckpt is not None and not is_uri(root or ""):
+        root = str(Path(ckpt.path).parent)  # local or mounted storage: the registered one's siblings
+    source = newest_valid_in(root) if root else None
+    if ckpt is not None and source is None:
+        print("[train] no complete checkpoint found; starting from scratch", flush=True)
+    elif ckpt is None and source:
+        print(f"[train] Ray Train registered no checkpoint; found a complete one on storage: {source}", flush=True)
+    if source and is_uri(source):
+        with tempfile.TemporaryDirectory(prefix="mathgpt-restore-") as local:
+            fetch_dir(source, local)
+            return _load(engine, rank, local, source)
+    return _load(engine, rank, source, source)
 
 
-def _load(engine: Any, rank: int, source: str | None) -> tuple[int, int]:
+def _load(engine: Any, rank: int, local: str | None, source: str | None) -> tuple[int, int]:
     import torch
 
-    if not source:
+    if not local:
         return 0, 0
-    engine.load_checkpoint(source, tag=DS_TAG)
-    state = read_state(source)
-    rng = Path(source, f"rng-rank{rank}.pt")
+    engine.load_checkpoint(local, tag=DS_TAG)
+    state = read_state(local)
+    rng = Path(local, f"rng-rank{rank}.pt")
     if rng.exists():
         _set_rng_state(torch.load(rng, weights_only=False))
     print(f"[train] rank {rank} resumed from {source} at step {state['step']}", flush=True)
@@ -103,7 +108,10 @@ def _load(engine: Any, rank: int, source: str | None) -> tuple[int, int]:
 
 
 def _export(engine: Any, cfg: TrainConfig, rank: int, export_dir: str, tokenizer_path: str) -> None:
-    """Write a Hugging Face model directory (ZeRO-3 shards consolidated) that transformers and vLLM load."""
+    """Publish a Hugging Face model folder (ZeRO-3 shards consolidated) that transformers and vLLM load.
+
+    Rank 0 writes it locally, then publishes it to export_dir (local or object storage), marker last.
+    """
     from transformers import AutoTokenizer
 
     if cfg.zero_stage == 3:
@@ -111,14 +119,32 @@ def _export(engine: Any, cfg: TrainConfig, rank: int, export_dir: str, tokenizer
     else:
         state = engine.module.state_dict() if rank == 0 else None
     if rank == 0:
-        tmp = export_dir + ".tmp"
-        engine.module.save_pretrained(tmp, state_dict=state, safe_serialization=True)
-        AutoTokenizer.from_pretrained(tokenizer_path).save_pretrained(tmp)
-        if os.path.isdir(export_dir):
-            import shutil
+        with tempfile.TemporaryDirectory(prefix="mathgpt-export-") as tmp:
+            engine.module.save_pretrained(tmp, state_dict=state, safe_serialization=True)
+            AutoTokenizer.from_pretrained(resolve_model(tokenizer_path)).save_pretrained(tmp)
+            publish_dir(tmp, export_dir)
 
-            shutil.rmtree(export_dir)
-        os.replace(tmp, export_dir)
+
+def _pad_id(model_path: str) -> int:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_path)
+    return int(tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+
+
+def _record_placement(rank: int, world: int, path: str | None) -> None:
+    """Rank 0 writes where every worker runs (Ray node, host, pid): the run shows it used the whole cluster."""
+    import socket
+
+    import ray
+    import torch.distributed as dist
+
+    me = {"rank": rank, "node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(),
+          "pid": os.getpid()}
+    everyone: list[Any] = [None] * world
+    dist.all_gather_object(everyone, me)
+    if rank == 0 and path:
+        write_json(sorted(everyone, key=lambda w: w["rank"]), path)
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
@@ -140,7 +166,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     np.random.seed(cfg.seed + rank)
     bf16 = use_bf16(cfg, on_gpu)
     attn = config.get("attn_implementation") or "sdpa"
-    model = AutoModelForCausalLM.from_pretrained(config["model_path"], dtype=torch.bfloat16 if bf16 else torch.float32,
+    model_path = resolve_model(config["model_path"])  # this node's copy: built, fetched from a URI, or local
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.bfloat16 if bf16 else torch.float32,
                                                  attn_implementation=attn)
     if cfg.activation_checkpointing:
         model.gradient_checkpointing_enable()
@@ -158,9 +185,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     if cfg.compile:
         engine.compile()
         print(f"[train] rank {rank}: model compiled with torch.compile ({engine.is_compiled})", flush=True)
+    _record_placement(rank, world, config.get("workers_path"))
     step, tokens_seen = _restore(engine, rank, config.get("checkpoint_root"))
     micro, accum, _ = batch_geometry(cfg, world, seq_len)
-    batches = _micro_batches(ray.train.get_dataset_shard("train"), micro, int(config["pad_id"]))
+    batches = _micro_batches(ray.train.get_dataset_shard("train"), micro, _pad_id(model_path))
     for _ in range(step * accum):  # the same data order as an uninterrupted run
         next(batches)
     sink = MetricsSink(config.get("metrics_path"), config.get("tensorboard_dir")) if rank == 0 else None
@@ -189,11 +217,13 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         if sink is not None:
             sink.write(metrics)
         if step % cfg.checkpoint_every == 0 or step == cfg.max_steps:
+            if sink is not None:
+                sink.flush()  # the metrics up to a checkpoint are on storage before it
             _save(engine, step, tokens_seen, rank, metrics)
         else:
             ray.train.report(metrics)
-        if fail_at and step == fail_at and rank == world - 1 and not os.path.exists(config["fail_marker"]):
-            Path(config["fail_marker"]).write_text("failed once")  # fault-injection for tests: die once, mid-run
+        if fail_at and step == fail_at and rank == world - 1 and not exists(config["fail_marker"]):
+            write_text("failed once", config["fail_marker"])  # fault-injection for tests: die once, mid-run
             os._exit(1)
     if sink is not None:
         sink.close()

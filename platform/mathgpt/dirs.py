@@ -1,0 +1,137 @@
+"""Whole folders on local disk or object storage (s3://, gs://, file://) through pyarrow.fs.
+
+A folder is *published* when a completion marker listing every file and its size is written after the
+files (a reader never takes a half-uploaded model for a whole one), and *fetched* into a local cache
+keyed by its URI and marker, so that every node loads a model from its own disk.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pyarrow.fs as pafs
+
+from mathgpt.io import exists, filesystem, join, read_json, write_json
+
+log = logging.getLogger(__name__)
+PUBLISHED = "_MATHGPT_COMPLETE.json"
+
+
+def is_uri(path: str) -> bool:
+    """Whether a path is a URI (read and written through pyarrow.fs) rather than a local path."""
+    return "://" in path
+
+
+def tree(path: str) -> dict[str, int]:
+    """Relative path → size of every file under a local folder or URI prefix ({} when there is none)."""
+    fs, inner = filesystem(path)
+    if fs.get_file_info(inner).type != pafs.FileType.Directory:
+        return {}
+    base = inner.rstrip("/") + "/"
+    return {i.path[len(base):]: int(i.size) for i in fs.get_file_info(pafs.FileSelector(inner, recursive=True))
+            if i.type == pafs.FileType.File}
+
+
+def subdirs(path: str) -> list[str]:
+    """The folders directly under a local folder or URI prefix, as paths or URIs, sorted by name."""
+    fs, inner = filesystem(path)
+    if fs.get_file_info(inner).type != pafs.FileType.Directory:
+        return []
+    names = sorted(i.base_name for i in fs.get_file_info(pafs.FileSelector(inner)) if i.type == pafs.FileType.Directory)
+    return [join(path, n) for n in names]
+
+
+def delete_dir(path: str) -> None:
+    """Remove a local folder or every object under a URI prefix, if there is one."""
+    fs, inner = filesystem(path)
+    if fs.get_file_info(inner).type == pafs.FileType.Directory:
+        fs.delete_dir(inner)
+
+
+def missing_or_truncated(root: str, listed: dict[str, int]) -> str | None:
+    """None when every listed file is under root with its size; else the first problem."""
+    found = tree(root)
+    for rel, size in listed.items():
+        if rel not in found:
+            return f"missing file {rel}"
+        if found[rel] != size:
+            return f"truncated file {rel} ({found[rel]} of {size} bytes)"
+    return None
+
+
+def publish_dir(local_src: str, dest: str) -> None:
+    """Copy a finished local folder to `dest` (local or URI), replacing what was there; the marker goes last.
+
+    Local destinations are swapped in with a rename; object stores get the files, then the marker.
+    """
+    files = tree(local_src)
+    if is_uri(dest):
+        fs, inner = filesystem(dest)
+        delete_dir(dest)
+        fs.create_dir(inner, recursive=True)
+        pafs.copy_files(str(Path(local_src).resolve()), inner, source_filesystem=pafs.LocalFileSystem(),
+                        destination_filesystem=fs, use_threads=True)
+    else:
+        staging = f"{dest}.tmp-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(local_src, staging)
+        if os.path.isdir(dest):
+            shutil.rmtree(dest)
+        os.replace(staging, dest)
+    write_json({"files": files}, join(dest, PUBLISHED))
+
+
+def published(path: str) -> str | None:
+    """None when `path` is a complete published folder; else why it is not."""
+    marker = join(path, PUBLISHED)
+    if not exists(marker):
+        return "no completion marker (never finished, or still being written)"
+    return missing_or_truncated(path, read_json(marker)["files"])
+
+
+def fetch_dir(src: str, local_dest: str) -> None:
+    """Download a folder (URI) into a local folder."""
+    fs, inner = filesystem(src)
+    Path(local_dest).mkdir(parents=True, exist_ok=True)
+    pafs.copy_files(inner, str(Path(local_dest).resolve()), source_filesystem=fs,
+                    destination_filesystem=pafs.LocalFileSystem(), use_threads=True)
+
+
+def cached_copy(uri: str, cache_root: Path) -> str:
+    """A local copy of a published folder, downloaded once per node into `cache_root` (process-safe).
+
+    The copy is keyed by the URI and its marker, so a re-published folder is fetched again; a folder that is
+    not completely published is refused.
+    """
+    problem = published(uri)
+    if problem:
+        raise FileNotFoundError(f"{uri}: not a complete model folder: {problem}")
+    marker = json.dumps(read_json(join(uri, PUBLISHED)), sort_keys=True)
+    key = hashlib.sha1(f"{uri}\n{marker}".encode()).hexdigest()[:16]
+    root = cache_root / "remote"
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / key
+    if (final / PUBLISHED).exists():
+        return str(final)
+    with open(root / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (final / PUBLISHED).exists():
+            return str(final)
+        log.info("fetching %s into %s", uri, final)
+        tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{key}-"))
+        try:
+            fetch_dir(uri, str(tmp))
+            problem = missing_or_truncated(str(tmp), read_json(str(tmp / PUBLISHED))["files"])
+            if problem:
+                raise OSError(f"{uri}: download incomplete: {problem}")
+            os.replace(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return str(final)

@@ -1,0 +1,71 @@
+"""The demo recipe on a real 2-node Ray whose run directory is a bucket on a real S3 server (moto, 127.0.0.1).
+
+Each node (and the driver) has its own working directory, Ray temp dir, TMPDIR and model cache, so nothing
+can lean on one node's disk: models are built or fetched per node, every output goes to the bucket, and the
+training workers are spread over both nodes.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from mathgpt.dirs import published, tree
+from mathgpt.io import join, read_json
+from tests.localcluster import cluster_env, start_node, stop_cluster
+from tests.objstore import free_port, new_bucket
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def _node_env(base: dict[str, str], home: Path) -> dict[str, str]:
+    (home / "tmp").mkdir(parents=True)
+    return {**base, "MATHGPT_CACHE_DIR": str(home / "cache"), "TMPDIR": str(home / "tmp")}
+
+
+def test_demo_recipe_on_two_nodes_with_the_run_dir_in_a_bucket(s3):
+    root = Path(tempfile.mkdtemp(prefix="mg-", dir="/tmp"))  # short: Ray's socket paths live under temp dirs
+    base = cluster_env({**os.environ, **s3, "PYTHONUNBUFFERED": "1"})
+    head, worker, driver = (root / n for n in ("head", "worker", "driver"))
+    port = free_port()
+    common = ["--num-cpus=3", "--disable-usage-stats"]
+    try:
+        start_node(["--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={head}/ray", *common],
+                   _node_env(base, head), head)
+        start_node([f"--address=127.0.0.1:{port}", f"--temp-dir={worker}/ray", *common], _node_env(base, worker),
+                   worker)
+        run_dir = f"s3://{new_bucket()}/demo"
+        sets = [f"run_dir={run_dir}", f"ray.address=127.0.0.1:{port}", f"serving.port={free_port()}",
+                "training.cpt.placement_strategy=STRICT_SPREAD", "training.sft.placement_strategy=STRICT_SPREAD"]
+        cmd = [sys.executable, "-m", "mathgpt.cli", "run", str(ROOT / "recipes/demo.yaml")]
+        for s in sets:
+            cmd += ["--set", s]
+        driver_env = _node_env(base, driver)
+        out = subprocess.run(cmd, cwd=driver, env=driver_env, capture_output=True, text=True, timeout=1800)
+        assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-6000:]
+
+        nodes = json.loads(subprocess.run(
+            [sys.executable, "-c", "import json, ray; ray.init(address='127.0.0.1:%d', logging_level='ERROR'); "
+             "print(json.dumps([n['NodeID'] for n in ray.nodes() if n['Alive']]))" % port],
+            cwd=driver, env=base, capture_output=True, text=True, timeout=120).stdout.strip().splitlines()[-1])
+        assert len(nodes) == 2
+        for stage in ("synthesis", "curate", "mix", "train_cpt", "train_sft", "eval", "serve"):
+            assert read_json(join(run_dir, stage, "manifest.json"))["status"] == "complete", stage
+        for stage in ("train_cpt", "train_sft"):
+            assert published(join(run_dir, stage, "model")) is None  # the export is in the bucket, complete
+            assert "model.safetensors" in tree(join(run_dir, stage, "model"))
+            counts = read_json(join(run_dir, stage, "manifest.json"))["counts"]
+            assert sorted(counts["worker_nodes"]) == sorted(nodes), stage  # one training worker on each node
+        assert read_json(join(run_dir, "serve", "manifest.json"))["counts"]["answer"] is not None
+        assert "api_key" in tree(join(run_dir, "serve"))
+        for home in (head, worker):  # the SFT workers loaded the CPT export from their own node's cache
+            assert list((home / "cache" / "remote").glob("*/model.safetensors")), home
+        for home in (head, worker, driver):  # nothing wrote a local `s3:` folder anywhere
+            assert not [p for p in home.rglob("s3:*")], home
+    finally:
+        stop_cluster(base)

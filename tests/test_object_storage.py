@@ -1,0 +1,111 @@
+"""Run directories on object storage: folders published marker-last, fetched into a per-node cache, and the
+run's small files (metrics, API key, stage dirs) read and written through pyarrow.fs on a real S3 server."""
+
+from pathlib import Path
+
+import pytest
+
+from mathgpt.dirs import cached_copy, delete_dir, publish_dir, published, tree
+from mathgpt.errors import ConfigError, StageError
+from mathgpt.io import exists, filesystem, join, write_json, write_text
+from tests.objstore import new_bucket
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def bucket(s3):
+    return f"s3://{new_bucket()}"
+
+
+def _folder(path, files):
+    path.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text)
+    return str(path)
+
+
+def test_a_published_folder_is_complete_and_fetched_once_per_cache(bucket, tmp_path):
+    src = _folder(tmp_path / "model", {"config.json": "{}", "weights/a.bin": "x" * 100})
+    dest = join(bucket, "run/train_cpt/model")
+    assert "no completion marker" in published(dest)
+    publish_dir(src, dest)
+    assert published(dest) is None and set(tree(dest)) == {"config.json", "weights/a.bin", "_MATHGPT_COMPLETE.json"}
+    local = cached_copy(dest, tmp_path / "cache")
+    assert (tmp_path / "cache") in Path(local).parents
+    assert open(f"{local}/weights/a.bin").read() == "x" * 100
+    assert cached_copy(dest, tmp_path / "cache") == local  # already there: no second download
+
+    write_text("x" * 10, join(dest, "weights/a.bin"))  # cut short after the marker was written
+    assert "truncated file weights/a.bin (10 of 100 bytes)" in published(dest)
+    with pytest.raises(FileNotFoundError, match="not a complete model folder"):
+        cached_copy(dest, tmp_path / "other-node-cache")
+    publish_dir(src, dest)  # re-published: replaces what was there, and a new marker means a new copy
+    (tmp_path / "model" / "config.json").write_text('{"v": 2}')
+    publish_dir(src, dest)
+    again = cached_copy(dest, tmp_path / "cache")
+    assert again != local and open(f"{again}/config.json").read() == '{"v": 2}'
+
+
+def test_local_publish_replaces_the_folder_and_writes_the_marker(tmp_path):
+    src = _folder(tmp_path / "src", {"a.txt": "new"})
+    dest = _folder(tmp_path / "dest", {"stale.txt": "old"})
+    publish_dir(src, dest)
+    assert published(dest) is None and sorted(tree(dest)) == ["_MATHGPT_COMPLETE.json", "a.txt"]
+
+
+def test_a_stage_model_is_used_only_once_published(bucket, tmp_path, monkeypatch):
+    from mathgpt.config import load_recipe
+    from mathgpt.models import resolve_model
+    from mathgpt.pipeline import model_for
+
+    recipe = load_recipe(ROOT / "recipes/demo.yaml", {"run_dir": f"{bucket}/run"})
+    export = join(bucket, "run/train_cpt/model")
+    write_json({}, join(export, "config.json"))  # a half-written export: no marker
+    with pytest.raises(StageError, match="not a complete export .* run the train_cpt stage first"):
+        model_for(recipe, "stage:train_cpt")
+    publish_dir(_folder(tmp_path / "m", {"config.json": "{}"}), export)
+    assert model_for(recipe, "stage:train_cpt") == export  # the URI: each node fetches it where it loads it
+    monkeypatch.setenv("MATHGPT_CACHE_DIR", str(tmp_path / "node-cache"))
+    assert resolve_model(export).startswith(str(tmp_path / "node-cache"))
+    with pytest.raises(ConfigError, match="not a complete model folder"):
+        resolve_model(join(bucket, "nothing/here"))
+
+
+def test_the_generated_api_key_lives_in_the_bucket_and_replicas_read_it(bucket, tmp_path):
+    from mathgpt.serving.auth import load_api_key, write_private
+
+    path = write_private("s3cret", join(bucket, "run/serve/api_key"))
+    assert path.startswith("s3://") and load_api_key("MATHGPT_TEST_UNSET_KEY", path) == "s3cret"
+    assert not any(p.name.startswith("s3:") for p in tmp_path.iterdir())
+    local = write_private("k2", str(tmp_path / "serve/api_key"))
+    assert (tmp_path / "serve/api_key").stat().st_mode & 0o777 == 0o600 and load_api_key("X_UNSET", local) == "k2"
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_api_key("X_UNSET", join(bucket, "no/key"))
+
+
+def test_redoing_a_stage_clears_its_prefix_in_the_bucket(bucket):
+    stage = join(bucket, "run/synthesis")
+    write_json({"done": True}, join(stage, "response_diversification/done-00000.json"))
+    write_json({}, join(stage, "manifest.json"))
+    delete_dir(stage)
+    assert not exists(join(stage, "manifest.json")) and tree(stage) == {}
+    delete_dir(stage)  # nothing there: a no-op
+
+
+def test_metrics_on_a_bucket_survive_a_restart(bucket):
+    from mathgpt.training.job import read_metrics
+    from mathgpt.training.metrics import MetricsSink
+
+    out = join(bucket, "run/train_cpt")
+    first = MetricsSink(join(out, "metrics.jsonl"), None, upload_every_s=3600)
+    first.write({"step": 1, "loss": 2.0})
+    first.flush()  # what a checkpoint does
+    first.write({"step": 2, "loss": 1.5})  # lost with the worker: never uploaded
+    second = MetricsSink(join(out, "metrics.jsonl"), None)
+    second.write({"step": 2, "loss": 1.4})
+    second.close()
+    assert [(m["step"], m["loss"]) for m in read_metrics(out)] == [(1, 2.0), (2, 1.4)]
+    fs, inner = filesystem(join(out, "metrics.jsonl"))
+    assert fs.get_file_info(inner).size > 0
