@@ -314,7 +314,7 @@ class TrainConfig(StrictModel):
     activation_checkpointing: bool = Field(False, description="Recompute activations in backward.")
     compile: bool = Field(False, description="torch.compile the model.")
     checkpoint_every: int = Field(50, ge=1, description="Steps between checkpoints.")
-    keep_last: int = Field(2, ge=1, description="Checkpoints kept.")
+    keep_last: int = Field(2, ge=2, description="Checkpoints kept (at least 2: one to fall back to when the newest is corrupt).")
     max_failures: int = Field(2, ge=-1, description="Worker restarts from the last checkpoint (-1: unlimited).")
     peak_tflops: float = Field(989.0, gt=0, description="Device peak TFLOP/s for MFU (H100 bf16 dense: 989).")
     seed: int = Field(0, description="Seed for init and data order.")

@@ -125,28 +125,51 @@ def test_incomplete_newest_checkpoint_is_skipped(tmp_path):
     assert newest_valid_in(str(tmp_path / "missing")) is None
 
 
-def test_run_dir_in_a_bucket_resumes_past_a_broken_checkpoint_and_publishes_the_export(ray_local, s3, shards,
-                                                                                      tiny_model, tmp_path):
+def test_same_size_corruption_is_caught_by_the_checksums(tmp_path):
+    """M8: a bit flip keeps every size, so only the checksums see it; ranks each check a share of the files."""
+    from mathgpt.training.checkpoint import checksums, corrupt_file, list_files, write_marker
+
+    for name in ("a.pt", "b.pt", "c.pt"):
+        (tmp_path / name).write_bytes(bytes(range(200)))
+    files = list_files(str(tmp_path))
+    write_marker(str(tmp_path), files, 1, checksums(str(tmp_path), files))
+    assert validate(str(tmp_path)) is None and corrupt_file(str(tmp_path)) is None
+    (tmp_path / "b.pt").write_bytes(bytes(range(199)) + b"\xff")
+    assert validate(str(tmp_path)) is None  # sizes agree
+    assert corrupt_file(str(tmp_path)) == "checksum mismatch in b.pt"
+    assert [corrupt_file(str(tmp_path), r, 2) for r in (0, 1)] == [None, "checksum mismatch in b.pt"]
+
+
+def test_run_dir_in_a_bucket_resumes_past_broken_checkpoints_and_publishes_the_export(ray_local, s3, shards,
+                                                                                     tiny_model, tmp_path, capfd):
     """H3: checkpoints, metrics, the fault marker and the export all go through pyarrow.fs to a real S3 server;
-    a newer checkpoint that is incomplete on the bucket is skipped, and the export is fetched back to load."""
+    on the bucket a newer checkpoint that is incomplete and one corrupted in place (same size, M8) are both
+    skipped, and the export is fetched back to load."""
     from transformers import AutoModelForCausalLM
 
     from mathgpt.dirs import published, subdirs
-    from mathgpt.io import exists, join, write_json
+    from mathgpt.io import exists, filesystem, join, write_json, write_text
     from mathgpt.models import resolve_model
     from tests.objstore import new_bucket
 
     out = f"s3://{new_bucket()}/run/train_cpt"
-    with pytest.raises(StageError):  # dies at step 3, after the step-2 checkpoint, no retries
-        run_training(_cfg(num_workers=1, max_steps=4, max_failures=0), "train_cpt", shards, out, tiny_model,
-                     fail_at_step=3)
-    assert exists(join(out, ".failed-once")) and [m["step"] for m in read_metrics(out)][:2] == [1, 2]
+    cfg = _cfg(num_workers=1, max_steps=6, max_failures=0)
+    with pytest.raises(StageError):  # dies at step 5, after the step-2 and step-4 checkpoints, no retries
+        run_training(cfg, "train_cpt", shards, out, tiny_model, fail_at_step=5)
+    assert exists(join(out, ".failed-once")) and [m["step"] for m in read_metrics(out)][:4] == [1, 2, 3, 4]
     root = join(out, "ray", "train_cpt")
-    assert [validate(c) for c in subdirs(root) if "checkpoint_" in c] == [None]
+    checkpoints = [c for c in subdirs(root) if "checkpoint_" in c]
+    assert [validate(c) for c in checkpoints] == [None, None]
+    shard = join(checkpoints[-1], "trainer_state.json")  # the step-4 one, overwritten in place, same size
+    fs, inner = filesystem(shard)
+    size = fs.get_file_info(inner).size
+    write_text(json.dumps({"step": 4, "tokens_seen": 0}).ljust(size), shard)
+    assert validate(checkpoints[-1]) is None  # sizes still agree
     write_json({"step": 99, "files": {"ds/missing.pt": 10}}, join(root, "checkpoint_9999", "COMPLETE.json"))
-    counts = run_training(_cfg(num_workers=1, max_steps=4, max_failures=0), "train_cpt", shards, out, tiny_model)
+    counts = run_training(cfg, "train_cpt", shards, out, tiny_model)
+    assert f"skipping checkpoint {checkpoints[-1]}: checksum mismatch in trainer_state.json" in capfd.readouterr().out
     steps = [m["step"] for m in read_metrics(out)]
-    assert steps[:2] == [1, 2] and steps[-2:] == [3, 4] and counts["final_metrics"]["step"] == 4
+    assert steps[:2] == [1, 2] and steps[-4:] == [3, 4, 5, 6] and counts["final_metrics"]["step"] == 6
     assert counts["worker_nodes"] and published(join(out, "model")) is None
     local = resolve_model(join(out, "model"))
     assert not local.startswith("s3") and AutoModelForCausalLM.from_pretrained(local).num_parameters() > 0

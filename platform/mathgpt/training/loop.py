@@ -8,6 +8,7 @@ import random
 import resource
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,7 +19,15 @@ from mathgpt.dirs import fetch_dir, is_uri, publish_dir
 from mathgpt.io import exists, write_json, write_text
 from mathgpt.models import resolve_model
 from mathgpt.training.batches import collate
-from mathgpt.training.checkpoint import STATE, list_files, newest_valid_in, read_state, write_marker
+from mathgpt.training.checkpoint import (
+    STATE,
+    checksums,
+    complete_checkpoints,
+    corrupt_file,
+    list_files,
+    read_state,
+    write_marker,
+)
 from mathgpt.training.deepspeed_config import batch_geometry, build_deepspeed_config, use_bf16
 from mathgpt.training.flops import flops_per_token, mfu
 from mathgpt.training.metrics import MetricsSink
@@ -61,43 +70,70 @@ def _save(engine: Any, step: int, tokens_seen: int, rank: int, metrics: dict[str
             Path(tmp, STATE).write_text(json.dumps({"step": step, "tokens_seen": tokens_seen}))
         files = list_files(tmp)
         gathered: list[Any] = [None] * dist.get_world_size()
-        dist.all_gather_object(gathered, files)
+        dist.all_gather_object(gathered, (files, checksums(tmp, files)))
         if rank == 0:
-            write_marker(tmp, {k: v for f in gathered for k, v in f.items()}, step)
+            write_marker(tmp, {k: v for f, _ in gathered for k, v in f.items()}, step, _agreed(gathered))
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
 
 
+def _agreed(gathered: list[tuple[dict[str, int], dict[str, str]]]) -> dict[str, str]:
+    """Every rank's checksums, less any file two ranks wrote differently (storage keeps one of them)."""
+    seen: dict[str, set[str]] = {}
+    for _, sums in gathered:
+        for rel, digest in sums.items():
+            seen.setdefault(rel, set()).add(digest)
+    return {rel: digests.pop() for rel, digests in seen.items() if len(digests) == 1}
+
+
 def _restore(engine: Any, rank: int, checkpoint_root: str | None) -> tuple[int, int]:
-    """(step, tokens seen) from the newest complete checkpoint, or (0, 0) on a fresh run.
+    """(step, tokens seen) from the newest complete, intact checkpoint, or (0, 0) on a fresh run.
 
     Ray Train hands back the newest checkpoint its controller registered. A worker that dies right after
     uploading a checkpoint can leave one that is complete on storage but never registered, and a checkpoint
-    can be cut short, so the run's checkpoint folder (local or on object storage) is scanned and the newest
-    complete checkpoint wins; one on object storage is downloaded first.
+    can be cut short or corrupted, so the run's checkpoint folder (local or on object storage) is scanned,
+    newest first: one with a missing or short file is passed over, and the ranks check the checksums of the
+    copy they are about to load (each a share of the files) and agree on the newest one that is intact. One
+    on object storage is downloaded first.
     """
     import ray.train
+    import torch.distributed as dist
 
     ckpt = ray.train.get_checkpoint()
     root = checkpoint_root
     if ckpt is not None and not is_uri(root or ""):
         root = str(Path(ckpt.path).parent)  # local or mounted storage: the registered one's siblings
-    source = newest_valid_in(root) if root else None
-    if ckpt is not None and source is None:
+    world = dist.get_world_size()
+    for source in complete_checkpoints(root) if root else []:
+        with _local_copy(source) as local:
+            verdicts: list[Any] = [None] * world
+            dist.all_gather_object(verdicts, corrupt_file(local, rank, world))
+            problem = next((v for v in verdicts if v), None)
+            if problem is None:
+                if ckpt is None:
+                    print(f"[train] Ray Train registered no checkpoint; found a complete one on storage: {source}",
+                          flush=True)
+                return _load(engine, rank, local, source)
+        if rank == 0:
+            print(f"[train] skipping checkpoint {source}: {problem}", flush=True)
+    if ckpt is not None:
         print("[train] no complete checkpoint found; starting from scratch", flush=True)
-    elif ckpt is None and source:
-        print(f"[train] Ray Train registered no checkpoint; found a complete one on storage: {source}", flush=True)
-    if source and is_uri(source):
-        with tempfile.TemporaryDirectory(prefix="mathgpt-restore-") as local:
-            fetch_dir(source, local)
-            return _load(engine, rank, local, source)
-    return _load(engine, rank, source, source)
+    return 0, 0
 
 
-def _load(engine: Any, rank: int, local: str | None, source: str | None) -> tuple[int, int]:
+@contextmanager
+def _local_copy(source: str) -> Iterator[str]:
+    """A checkpoint on this node's disk: itself when local or mounted, else downloaded to a temp dir."""
+    if not is_uri(source):
+        yield source
+        return
+    with tempfile.TemporaryDirectory(prefix="mathgpt-restore-") as local:
+        fetch_dir(source, local)
+        yield local
+
+
+def _load(engine: Any, rank: int, local: str, source: str) -> tuple[int, int]:
     import torch
 
-    if not local:
-        return 0, 0
     engine.load_checkpoint(local, tag=DS_TAG)
     state = read_state(local)
     rng = Path(local, f"rng-rank{rank}.pt")
