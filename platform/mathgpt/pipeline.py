@@ -17,6 +17,7 @@ from mathgpt.dirs import delete_dir, published
 from mathgpt.io import join, write_text
 from mathgpt.manifest import is_complete, load_manifest, stage_record
 from mathgpt.models import check_model_ref
+from mathgpt.runlock import hold_run_dir
 from mathgpt.serving.auth import write_private
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,11 @@ def run_pipeline(recipe: Recipe, from_stage: str | None = None, only: str | None
     for flag, value in (("--from", from_stage), ("--only", only)):
         if value and value not in recipe.stages:
             raise StageError(f"{flag} {value}: not a stage of this recipe ({recipe.stages})")
+    with hold_run_dir(recipe.resolved_run_dir):
+        return _run_stages(recipe, from_stage, only)
+
+
+def _run_stages(recipe: Recipe, from_stage: str | None, only: str | None) -> dict[str, Any]:
     run_dir = recipe.resolved_run_dir
     write_text(dump_recipe(recipe), join(run_dir, "recipe.yaml"))
     order = {s: i for i, s in enumerate(STAGES)}

@@ -1,0 +1,52 @@
+"""One run per run directory: a run holds an exclusive lock on `<run_dir>/.lock` from start to end."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import socket
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from mathgpt.errors import StageError
+
+log = logging.getLogger(__name__)
+LOCK = ".lock"
+
+
+@contextmanager
+def hold_run_dir(run_dir: str) -> Iterator[None]:
+    """Hold the run directory for the duration; a second run on it fails at once, naming the holder.
+
+    Local and mounted directories use an fcntl lock (released by the kernel when the process dies, so a
+    killed run never leaves a stale lock). Object stores have no lock here: a warning says so.
+    """
+    if "://" in run_dir:
+        log.warning("%s: run directories on object storage are not locked; do not start two runs on it at once",
+                    run_dir)
+        yield
+        return
+    path = Path(run_dir, LOCK)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise StageError(f"{run_dir} is in use by another run ({holder}); wait for it to finish, or give "
+                             f"this run another run_dir") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime(
+            "%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(sys.argv)[:300]}))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
