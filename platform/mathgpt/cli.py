@@ -85,6 +85,12 @@ def cmd_eval(args: argparse.Namespace) -> None:
     print(json.dumps({"average": summary["average"], "report": join(out, "report.md")}))
 
 
+def cmd_lab_world(args: argparse.Namespace) -> None:
+    from mathgpt.lab.world import WorldConfig, write_world
+
+    print(json.dumps(write_world(WorldConfig(seed=args.seed), args.out)))
+
+
 def cmd_compare(args: argparse.Namespace) -> None:
     from mathgpt.evaluation.report import compare_runs
 
@@ -212,6 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--no-follow", action="store_true", help="print the job id and return")
     sm.add_argument("args", nargs="*", help="extra arguments for the job script (after --)")
     sm.set_defaults(fn=cmd_submit)
+
+    lab = sub.add_parser("lab", help="the research lab").add_subparsers(dest="action", required=True)
+    world = lab.add_parser("world", help="write the procedural math world: train/held-out problems, math corpus")
+    world.add_argument("--out", required=True, help="output folder or URI")
+    world.add_argument("--seed", type=int, default=0)
+    world.set_defaults(fn=cmd_lab_world)
 
     st = sub.add_parser("status", help="state and log tail of a submitted job")
     st.add_argument("job_id")
