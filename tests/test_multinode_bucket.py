@@ -7,6 +7,7 @@ training workers are spread over both nodes.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,7 +21,7 @@ from tests.localcluster import cluster_env, start_node, stop_cluster
 from tests.objstore import free_port, new_bucket
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the whole demo: ~10 min on 2 cores
 
 
 def _node_env(base: dict[str, str], home: Path) -> dict[str, str]:
@@ -34,6 +35,7 @@ def test_demo_recipe_on_two_nodes_with_the_run_dir_in_a_bucket(s3):
     head, worker, driver = (root / n for n in ("head", "worker", "driver"))
     port = free_port()
     common = ["--num-cpus=3", "--disable-usage-stats"]
+    passed = False  # on failure the nodes' folders stay, Ray's logs under */ray/session_latest/logs
     try:
         start_node(["--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={head}/ray", *common],
                    _node_env(base, head), head)
@@ -67,5 +69,8 @@ def test_demo_recipe_on_two_nodes_with_the_run_dir_in_a_bucket(s3):
             assert list((home / "cache" / "remote").glob("*/model.safetensors")), home
         for home in (head, worker, driver):  # nothing wrote a local `s3:` folder anywhere
             assert not [p for p in home.rglob("s3:*")], home
+        passed = True
     finally:
         stop_cluster(base)
+    if passed:
+        shutil.rmtree(root, ignore_errors=True)
