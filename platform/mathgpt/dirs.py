@@ -18,15 +18,10 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from mathgpt.io import exists, filesystem, join, read_json, write_json
+from mathgpt.io import exists, filesystem, is_uri, join, read_json, write_json
 
 log = logging.getLogger(__name__)
 PUBLISHED = "_MATHGPT_COMPLETE.json"
-
-
-def is_uri(path: str) -> bool:
-    """Whether a path is a URI (read and written through pyarrow.fs) rather than a local path."""
-    return "://" in path
 
 
 def tree(path: str) -> dict[str, int]:
@@ -66,10 +61,24 @@ def missing_or_truncated(root: str, listed: dict[str, int]) -> str | None:
     return None
 
 
-def publish_dir(local_src: str, dest: str) -> None:
+def marker_problem(root: str, marker: str) -> str | None:
+    """None when the marker file under root (a local folder or URI) exists and every file it lists (its
+    `files`: relative path → size) is there with its size; else why not."""
+    path = join(root, marker)
+    if not exists(path):
+        return "no completion marker (never finished, or still being written)"
+    try:
+        listed = read_json(path)["files"]
+    except (json.JSONDecodeError, KeyError) as err:
+        return f"unreadable completion marker: {err}"
+    return missing_or_truncated(root, listed)
+
+
+def publish_dir(local_src: str, dest: str, move: bool = False) -> None:
     """Copy a finished local folder to `dest` (local or URI), replacing what was there; the marker goes last.
 
-    Local destinations are swapped in with a rename; object stores get the files, then the marker.
+    Local destinations are swapped in with a rename; object stores get the files, then the marker. With
+    `move`, a local source is moved rather than copied (a rename when it is on the destination's disk).
     """
     files = tree(local_src)
     if is_uri(dest):
@@ -81,7 +90,10 @@ def publish_dir(local_src: str, dest: str) -> None:
     else:
         staging = f"{dest}.tmp-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(local_src, staging)
+        if move:
+            shutil.move(local_src, staging)
+        else:
+            shutil.copytree(local_src, staging)
         if os.path.isdir(dest):
             shutil.rmtree(dest)
         os.replace(staging, dest)
@@ -90,10 +102,7 @@ def publish_dir(local_src: str, dest: str) -> None:
 
 def published(path: str) -> str | None:
     """None when `path` is a complete published folder; else why it is not."""
-    marker = join(path, PUBLISHED)
-    if not exists(marker):
-        return "no completion marker (never finished, or still being written)"
-    return missing_or_truncated(path, read_json(marker)["files"])
+    return marker_problem(path, PUBLISHED)
 
 
 def fetch_dir(src: str, local_dest: str) -> None:

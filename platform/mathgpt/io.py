@@ -36,10 +36,15 @@ class FieldError(ValueError):
         super().__init__(f"{field}: {reason}")
 
 
+def is_uri(path: str) -> bool:
+    """Whether a path is a URI (read and written through pyarrow.fs) rather than a local path."""
+    return "://" in path
+
+
 def filesystem(path: str) -> tuple[pafs.FileSystem, str]:
     """The pyarrow filesystem and inner path for a local path or URI (s3://, gs://, file://)."""
     path = resolve_data_path(path)
-    if "://" in path:
+    if is_uri(path):
         return pafs.FileSystem.from_uri(path)
     return pafs.LocalFileSystem(), str(Path(path).resolve())
 
@@ -59,7 +64,7 @@ def clear_dir(path: str) -> None:
 
 def join(base: str, *parts: str) -> str:
     """Join path parts onto a local path or URI."""
-    return "/".join([base.rstrip("/"), *parts]) if "://" in base else str(Path(base, *parts))
+    return "/".join([base.rstrip("/"), *parts]) if is_uri(base) else str(Path(base, *parts))
 
 
 def list_files(path: str, suffixes: tuple[str, ...] = (".jsonl", ".parquet")) -> list[str]:
@@ -72,7 +77,7 @@ def list_files(path: str, suffixes: tuple[str, ...] = (".jsonl", ".parquet")) ->
         return [path]
     sel = fs.get_file_info(pafs.FileSelector(inner, recursive=True))
     files = sorted(i.path for i in sel if i.type == pafs.FileType.File and i.path.endswith(suffixes))
-    prefix = path.split("://")[0] + "://" if "://" in path else ""
+    prefix = path.split("://")[0] + "://" if is_uri(path) else ""
     return [prefix + f if prefix and not f.startswith(prefix) else f for f in files]
 
 
@@ -313,8 +318,13 @@ def write_json(obj: Any, path: str) -> None:
     _atomic_write(path, lambda out: out.write(payload))
 
 
-def read_json(path: str) -> Any:
-    """Read one JSON document from a local path or URI."""
+def read_text(path: str) -> str:
+    """Read a text file from a local path or URI."""
     fs, inner = filesystem(path)
     with fs.open_input_stream(inner) as stream:
-        return json.loads(stream.read().decode())
+        return stream.read().decode()
+
+
+def read_json(path: str) -> Any:
+    """Read one JSON document from a local path or URI."""
+    return json.loads(read_text(path))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from mathgpt.errors import StageError
+from mathgpt.io import is_uri
 
 log = logging.getLogger(__name__)
 LOCK = ".lock"
@@ -26,7 +27,7 @@ def hold_run_dir(run_dir: str) -> Iterator[None]:
     Local and mounted directories use an fcntl lock (released by the kernel when the process dies, so a
     killed run never leaves a stale lock). Object stores have no lock here: a warning says so.
     """
-    if "://" in run_dir:
+    if is_uri(run_dir):
         log.warning("%s: run directories on object storage are not locked; do not start two runs on it at once",
                     run_dir)
         yield

@@ -109,13 +109,14 @@ def test_torch_compile_trains_like_eager(ray_local, shards, tiny_model, tmp_path
 
 
 def test_incomplete_newest_checkpoint_is_skipped(tmp_path):
-    from mathgpt.training.checkpoint import list_files, newest_valid_in, write_marker
+    from mathgpt.dirs import tree
+    from mathgpt.training.checkpoint import newest_valid_in, write_marker
 
     good, bad = tmp_path / "checkpoint_1", tmp_path / "checkpoint_2"
     for d in (good, bad):
         d.mkdir()
         (d / "w.pt").write_bytes(b"x" * 100)
-        write_marker(str(d), list_files(str(d)), 1)
+        write_marker(str(d), tree(str(d)), 1)
     (bad / "w.pt").write_bytes(b"x" * 10)  # truncated after the marker was written
     assert "truncated" in validate(str(bad))
     assert newest_valid_in(str(tmp_path)) == str(good)
@@ -127,11 +128,12 @@ def test_incomplete_newest_checkpoint_is_skipped(tmp_path):
 
 def test_same_size_corruption_is_caught_by_the_checksums(tmp_path):
     """M8: a bit flip keeps every size, so only the checksums see it; ranks each check a share of the files."""
-    from mathgpt.training.checkpoint import checksums, corrupt_file, list_files, write_marker
+    from mathgpt.dirs import tree
+    from mathgpt.training.checkpoint import checksums, corrupt_file, write_marker
 
     for name in ("a.pt", "b.pt", "c.pt"):
         (tmp_path / name).write_bytes(bytes(range(200)))
-    files = list_files(str(tmp_path))
+    files = tree(str(tmp_path))
     write_marker(str(tmp_path), files, 1, checksums(str(tmp_path), files))
     assert validate(str(tmp_path)) is None and corrupt_file(str(tmp_path)) is None
     (tmp_path / "b.pt").write_bytes(bytes(range(199)) + b"\xff")

@@ -9,6 +9,7 @@ from typing import Any
 from mathgpt.config import EngineConfig
 from mathgpt.engines.requests import plain_row, row_messages, row_prompt, stop_list
 from mathgpt.errors import MissingDependencyError
+from mathgpt.io import is_uri
 from mathgpt.models import resolve_model
 
 _SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed")
@@ -95,7 +96,8 @@ def build_vllm_processor(cfg: EngineConfig, model_path: str, chat: bool) -> Any:
 
     light = {"num_cpus": _LIGHT_STAGE_CPUS}
     config = vLLMEngineProcessorConfig(
-        model_source=model_path if "://" in model_path else resolve_model(model_path), engine_kwargs={"max_model_len": cfg.max_model_len, **vllm_engine_kwargs(cfg)},
+        model_source=model_path if is_uri(model_path) else resolve_model(model_path),  # Ray fetches a URI per node
+        engine_kwargs={"max_model_len": cfg.max_model_len, **vllm_engine_kwargs(cfg)},
         batch_size=cfg.batch_size, concurrency=cfg.concurrency,
         placement_group_config={"bundle_per_worker": worker_bundle(cfg)},
         chat_template_stage={"enabled": chat, **light}, tokenize_stage={"enabled": True, **light},

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mathgpt.errors import ConfigError
+from mathgpt.io import is_uri
 
 
 def resolve_model(ref: str) -> str:
@@ -26,7 +27,7 @@ def resolve_model(ref: str) -> str:
         raise ConfigError(f"unknown builtin model {ref!r}; known: builtin:tiny, builtin:smollm2")
     if ref.startswith("stage:"):
         raise ConfigError(f"{ref!r} refers to a pipeline stage output; resolve it through the pipeline")
-    if "://" in ref:
+    if is_uri(ref):
         from mathgpt.dirs import cached_copy
         from mathgpt.paths import cache_dir
 
@@ -42,7 +43,7 @@ def resolve_model(ref: str) -> str:
 def check_model_ref(ref: str) -> str:
     """Check a reference on the driver and hand it on unchanged, for the nodes that load it to resolve: a
     builtin model is built here too (cheaply cached), a URI must be a completely published folder."""
-    if "://" in ref:
+    if is_uri(ref):
         from mathgpt.dirs import published
 
         problem = published(ref)

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from mathgpt.errors import ConfigError
-from mathgpt.io import exists, filesystem, write_text
+from mathgpt.io import exists, is_uri, read_text, write_text
 
 
 def load_api_key(env_var: str, key_file: str | None) -> str:
@@ -16,9 +16,7 @@ def load_api_key(env_var: str, key_file: str | None) -> str:
     if not key and key_file:
         if not exists(key_file):
             raise ConfigError(f"serving.api_key_file: {key_file} does not exist")
-        fs, inner = filesystem(key_file)
-        with fs.open_input_stream(inner) as stream:
-            key = stream.read().decode().strip()
+        key = read_text(key_file).strip()
     if not key:
         raise ConfigError(f"no API key: set the {env_var} environment variable or serving.api_key_file")
     return key
@@ -27,7 +25,7 @@ def load_api_key(env_var: str, key_file: str | None) -> str:
 def write_private(key: str, path: str) -> str:
     """Write a generated key where every replica can read it: a 0600 file, or an object beside the run's other
     outputs when the run directory is on object storage (as private as the bucket). Returns the path."""
-    if "://" in path:
+    if is_uri(path):
         write_text(key, path)
         return path
     file = Path(path)

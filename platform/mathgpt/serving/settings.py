@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mathgpt.config import ServingConfig
-from mathgpt.dirs import is_uri
-from mathgpt.io import join, read_json
+from mathgpt.io import is_uri, join, read_json
 from mathgpt.models import resolve_model
 
 

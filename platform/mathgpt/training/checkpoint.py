@@ -15,22 +15,11 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
-from mathgpt.dirs import missing_or_truncated, subdirs
-from mathgpt.io import exists, join, read_json
+from mathgpt.dirs import marker_problem, subdirs
 
 log = logging.getLogger(__name__)
 MARKER = "COMPLETE.json"
 STATE = "trainer_state.json"
-
-
-def list_files(root: str) -> dict[str, int]:
-    """Relative path → size of every file under root."""
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for f in files:
-            full = os.path.join(dirpath, f)
-            out[os.path.relpath(full, root)] = os.path.getsize(full)
-    return out
 
 
 def checksums(root: str, files: list[str] | dict[str, int]) -> dict[str, str]:
@@ -63,14 +52,7 @@ def corrupt_file(local_root: str, share: int = 0, of: int = 1) -> str | None:
 
 def validate(root: str) -> str | None:
     """None when the checkpoint (a local folder or URI) is complete; else why it is not."""
-    marker = join(root, MARKER)
-    if not exists(marker):
-        return "no completion marker"
-    try:
-        listed = read_json(marker)["files"]
-    except (json.JSONDecodeError, KeyError) as err:
-        return f"unreadable completion marker: {err}"
-    return missing_or_truncated(root, listed)
+    return marker_problem(root, MARKER)
 
 
 def complete_checkpoints(root: str) -> Iterator[str]:
@@ -83,7 +65,6 @@ def complete_checkpoints(root: str) -> Iterator[str]:
             yield cand
         else:
             log.warning("skipping checkpoint %s: %s", cand, reason)
-            print(f"[train] skipping checkpoint {cand}: {reason}", flush=True)
 
 
 def newest_valid_in(root: str) -> str | None:

@@ -8,8 +8,7 @@ from typing import Any
 
 from mathgpt.config import TrainConfig
 from mathgpt.errors import StageError
-from mathgpt.dirs import is_uri
-from mathgpt.io import exists, iter_raw, join, list_files, read_columns, read_json
+from mathgpt.io import exists, is_uri, join, list_files, read_columns, read_json, read_records
 from mathgpt.manifest import stage_record
 from mathgpt.training.loop import train_loop_per_worker
 from mathgpt.training.progress import ProgressCallback
@@ -75,7 +74,7 @@ def _checkpoint_uri(checkpoint: Any, out_dir: str) -> str | None:
     if checkpoint is None:
         return None
     path, scheme = str(checkpoint.path), out_dir.split("://")[0]
-    if not is_uri(out_dir) or "://" in path:
+    if not is_uri(out_dir) or is_uri(path):
         return path
     return f"file://{path}" if scheme == "file" else f"{scheme}://{path.lstrip('/')}"
 
@@ -101,4 +100,4 @@ def attention_implementation(on_gpu: bool) -> str:
 def read_metrics(out_dir: str) -> list[dict[str, Any]]:
     """The per-step metrics written by rank 0 (local run directory or URI)."""
     path = join(out_dir, "metrics.jsonl")
-    return [rec for _, rec in iter_raw(path)] if exists(path) else []
+    return read_records(path)[0] if exists(path) else []

@@ -6,6 +6,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import tempfile
 import time
 from contextlib import contextmanager
@@ -15,8 +16,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from mathgpt.config import TrainConfig
-from mathgpt.dirs import fetch_dir, is_uri, publish_dir
-from mathgpt.io import exists, write_json, write_text
+from mathgpt.dirs import fetch_dir, publish_dir, tree
+from mathgpt.io import exists, is_uri, write_json, write_text
 from mathgpt.models import resolve_model
 from mathgpt.training.batches import collate
 from mathgpt.training.checkpoint import (
@@ -24,7 +25,6 @@ from mathgpt.training.checkpoint import (
     checksums,
     complete_checkpoints,
     corrupt_file,
-    list_files,
     read_state,
     write_marker,
 )
@@ -68,7 +68,7 @@ def _save(engine: Any, step: int, tokens_seen: int, rank: int, metrics: dict[str
         torch.save(_rng_state(), Path(tmp, f"rng-rank{rank}.pt"))
         if rank == 0:
             Path(tmp, STATE).write_text(json.dumps({"step": step, "tokens_seen": tokens_seen}))
-        files = list_files(tmp)
+        files = tree(tmp)
         gathered: list[Any] = [None] * dist.get_world_size()
         dist.all_gather_object(gathered, (files, checksums(tmp, files)))
         if rank == 0:
@@ -146,7 +146,7 @@ def _load(engine: Any, rank: int, local: str, source: str) -> tuple[int, int]:
 def _export(engine: Any, cfg: TrainConfig, rank: int, export_dir: str, tokenizer_path: str) -> None:
     """Publish a Hugging Face model folder (ZeRO-3 shards consolidated) that transformers and vLLM load.
 
-    Rank 0 writes it locally, then publishes it to export_dir (local or object storage), marker last.
+    Rank 0 writes it on its own disk, then publishes it to export_dir (local or object storage), marker last.
     """
     from transformers import AutoTokenizer
 
@@ -155,10 +155,17 @@ def _export(engine: Any, cfg: TrainConfig, rank: int, export_dir: str, tokenizer
     else:
         state = engine.module.state_dict() if rank == 0 else None
     if rank == 0:
-        with tempfile.TemporaryDirectory(prefix="mathgpt-export-") as tmp:
+        # a local export is written beside its destination and renamed into place; one for a bucket, in /tmp
+        parent = None if is_uri(export_dir) else os.path.dirname(export_dir)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".mathgpt-export-", dir=parent)
+        try:
             engine.module.save_pretrained(tmp, state_dict=state, safe_serialization=True)
             AutoTokenizer.from_pretrained(resolve_model(tokenizer_path)).save_pretrained(tmp)
-            publish_dir(tmp, export_dir)
+            publish_dir(tmp, export_dir, move=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _pad_id(model_path: str) -> int:

@@ -21,17 +21,14 @@ class MetricsSink:
     """Rank 0's metrics writer: one JSON line per step, plus TensorBoard scalars when `tensorboard` imports."""
 
     def __init__(self, jsonl_path: str | None, tensorboard_dir: str | None, upload_every_s: float = 10.0):
-        from mathgpt.dirs import is_uri
-        from mathgpt.io import exists, filesystem
+        from mathgpt.io import exists, is_uri, read_text
 
         self.jsonl_path, self.tensorboard_dir = jsonl_path, tensorboard_dir
         self.remote = bool(jsonl_path and is_uri(jsonl_path))
         self.upload_every_s, self.uploaded = upload_every_s, time.monotonic()
         self.lines: list[str] = []
         if self.remote and exists(jsonl_path):
-            fs, inner = filesystem(jsonl_path)
-            with fs.open_input_stream(inner) as stream:
-                self.lines = stream.read().decode().splitlines(keepends=True)
+            self.lines = read_text(jsonl_path).splitlines(keepends=True)
         self.writer = None
         self.local_tb: tempfile.TemporaryDirectory | None = None
         if tensorboard_dir:
