@@ -1,4 +1,4 @@
-"""The demo recipe on a real 2-node Ray whose run directory is a bucket on a real S3 server (moto, 127.0.0.1).
+"""The demo recipe (cut down: tests/smalldemo.py) on a real 2-node Ray whose run directory is a bucket on a real S3 server (moto, 127.0.0.1).
 
 Each node (and the driver) has its own working directory, Ray temp dir, TMPDIR and model cache, so nothing
 can lean on one node's disk: models are built or fetched per node, every output goes to the bucket, and the
@@ -19,9 +19,9 @@ from mathgpt.dirs import published, tree
 from mathgpt.io import join, read_json
 from tests.localcluster import cluster_env, start_node, stop_cluster
 from tests.objstore import free_port, new_bucket
+from tests.smalldemo import write_small_demo
 
-ROOT = Path(__file__).resolve().parent.parent
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the whole demo: ~10 min on 2 cores
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # every stage on 2 nodes: ~5 min on 2 cores
 
 
 def _node_env(base: dict[str, str], home: Path) -> dict[str, str]:
@@ -42,11 +42,10 @@ def test_demo_recipe_on_two_nodes_with_the_run_dir_in_a_bucket(s3):
         start_node([f"--address=127.0.0.1:{port}", f"--temp-dir={worker}/ray", *common], _node_env(base, worker),
                    worker)
         run_dir = f"s3://{new_bucket()}/demo"
-        sets = [f"run_dir={run_dir}", f"ray.address=127.0.0.1:{port}", f"serving.port={free_port()}",
-                "training.cpt.placement_strategy=STRICT_SPREAD", "training.sft.placement_strategy=STRICT_SPREAD"]
-        cmd = [sys.executable, "-m", "mathgpt.cli", "run", str(ROOT / "recipes/demo.yaml")]
-        for s in sets:
-            cmd += ["--set", s]
+        recipe = write_small_demo(root / "demo.yaml", run_dir, free_port(), **{
+            "ray.address": f"127.0.0.1:{port}", "training.cpt.placement_strategy": "STRICT_SPREAD",
+            "training.sft.placement_strategy": "STRICT_SPREAD"})
+        cmd = [sys.executable, "-m", "mathgpt.cli", "run", str(recipe)]
         driver_env = _node_env(base, driver)
         out = subprocess.run(cmd, cwd=driver, env=driver_env, capture_output=True, text=True, timeout=1800)
         assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-6000:]

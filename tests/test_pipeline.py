@@ -9,34 +9,15 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
+
+from tests.smalldemo import write_small_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 
 def _recipe(tmp_path: Path) -> Path:
-    data = yaml.safe_load((ROOT / "recipes/demo.yaml").read_text())
-    data["name"] = "e2e"
-    data["run_dir"] = str(tmp_path / "run")
-    data["ray"] = {"num_cpus": 4}
-    data["synthesis"]["seeds"][0]["limit"] = 4
-    data["synthesis"]["shard_size"] = 2
-    for m in data["synthesis"]["methods"]:
-        m["max_tokens"] = 12
-    data["curation"]["corpora"] = [{**c, "limit": 20} for c in data["curation"]["corpora"]]
-    data["curation"]["problem_solving"][0]["limit"] = 60
-    data["mixing"]["total_tokens"] = 20000
-    data["mixing"]["seq_len"] = 256
-    data["mixing"]["sft"]["max_length"] = 256
-    for stage in ("cpt", "sft"):
-        data["training"][stage].update(max_steps=3, checkpoint_every=2, global_batch_tokens=1024)
-    data["evaluation"]["benchmarks"] = [{"name": "gsm8k", "limit": 2, "max_tokens": 8},
-                                        {"name": "math", "limit": 2, "max_tokens": 8}]
-    data["serving"].update(port=8766, max_tokens_cap=16)
-    path = tmp_path / "e2e.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return write_small_demo(tmp_path / "e2e.yaml", str(tmp_path / "run"), serving_port=8766)
 
 
 def _run(recipe: Path) -> subprocess.Popen:
