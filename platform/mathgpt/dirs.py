@@ -7,18 +7,17 @@ keyed by its URI and marker, so that every node loads a model from its own disk.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import pyarrow.fs as pafs
 
 from mathgpt.io import exists, filesystem, is_uri, join, read_json, write_json
+from mathgpt.paths import build_once
 
 log = logging.getLogger(__name__)
 PUBLISHED = "_MATHGPT_COMPLETE.json"
@@ -124,23 +123,12 @@ def cached_copy(uri: str, cache_root: Path) -> str:
         raise FileNotFoundError(f"{uri}: not a complete model folder: {problem}")
     marker = json.dumps(read_json(join(uri, PUBLISHED)), sort_keys=True)
     key = hashlib.sha1(f"{uri}\n{marker}".encode()).hexdigest()[:16]
-    root = cache_root / "remote"
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / key
-    if (final / PUBLISHED).exists():
-        return str(final)
-    with open(root / f"{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (final / PUBLISHED).exists():
-            return str(final)
-        log.info("fetching %s into %s", uri, final)
-        tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{key}-"))
-        try:
-            fetch_dir(uri, str(tmp))
-            problem = missing_or_truncated(str(tmp), read_json(str(tmp / PUBLISHED))["files"])
-            if problem:
-                raise OSError(f"{uri}: download incomplete: {problem}")
-            os.replace(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return str(final)
+
+    def fetch(tmp: Path) -> None:
+        log.info("fetching %s into %s", uri, cache_root / "remote" / key)
+        fetch_dir(uri, str(tmp))
+        problem = missing_or_truncated(str(tmp), read_json(str(tmp / PUBLISHED))["files"])
+        if problem:
+            raise OSError(f"{uri}: download incomplete: {problem}")
+
+    return str(build_once(cache_root / "remote" / key, PUBLISHED, fetch))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
+import tempfile
 from pathlib import Path
+from typing import Callable
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent.parent
@@ -23,8 +27,33 @@ def cache_dir() -> Path:
 
 
 def resolve_data_path(path: str) -> str:
-    """Resolve `bundled://x/y` to the bundled data folder; other paths and URIs pass through."""
+    """Resolve `bundled://x/y` to the bundled data folder and `lab://<file>` to the lab world's file (written
+    into the cache on first use); other paths and URIs pass through."""
     prefix = "bundled://"
     if path.startswith(prefix):
         return str(data_dir() / path[len(prefix):])
+    if path.startswith("lab://"):
+        from mathgpt.lab.files import world_file
+
+        return world_file(path)
     return path
+
+
+def build_once(final: Path, done_file: str, build: Callable[[Path], None]) -> Path:
+    """`final`, made by `build(empty_temp_dir)` the first time it is asked for, and returned as it is once
+    `final/done_file` exists. Process-safe: builders queue on a file lock, and a folder is renamed into place
+    only when its build finished, so nobody ever sees half of one."""
+    if (final / done_file).exists():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with open(final.parent / f"{final.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (final / done_file).exists():
+            return final
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}-"))
+        try:
+            build(tmp)
+            os.replace(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final

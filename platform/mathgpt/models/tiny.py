@@ -5,18 +5,14 @@ Both are cached on disk (keyed by their build settings) so tests and the demo bu
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
-from mathgpt.paths import cache_dir, data_dir
+from mathgpt.paths import build_once, cache_dir, data_dir
 
 log = logging.getLogger(__name__)
 
@@ -118,21 +114,11 @@ def build_model(spec: TinySpec, out_dir: Path) -> None:
 def tiny_model_dir(spec: TinySpec | None = None) -> Path:
     """The cached tiny model directory, built on first use (process- and thread-safe)."""
     spec = spec or TinySpec()
-    root = cache_dir()
-    final = root / f"tiny-{spec.key()}"
-    if (final / "config.json").exists():
-        return final
-    with open(root / f"tiny-{spec.key()}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (final / "config.json").exists():
-            return final
-        log.info("building the offline tiny model in %s", final)
-        tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tiny-build-"))
-        try:
-            build_tokenizer(spec, tmp)
-            build_model(spec, tmp)
-            (tmp / "mathgpt_tiny.json").write_text(json.dumps(asdict(spec), indent=2))
-            os.replace(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
+
+    def build(tmp: Path) -> None:
+        log.info("building the offline tiny model in %s", cache_dir() / f"tiny-{spec.key()}")
+        build_tokenizer(spec, tmp)
+        build_model(spec, tmp)
+        (tmp / "mathgpt_tiny.json").write_text(json.dumps(asdict(spec), indent=2))
+
+    return build_once(cache_dir() / f"tiny-{spec.key()}", "config.json", build)
