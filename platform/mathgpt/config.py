@@ -51,9 +51,10 @@ CPU_POOL_HELP = ("CPU actors of the stage's Ray Data passes: a fixed count or an
 
 
 class EngineConfig(StrictModel):
-    """One LLM engine: `hf` (transformers, CPU/GPU), `vllm` (GPU, ray.data.llm) or `http` (OpenAI API)."""
+    """One LLM engine: `hf` (transformers, CPU/GPU), `vllm` (GPU, ray.data.llm), `http` (OpenAI API) or `lab`
+    (the research lab's programmatic solver of its procedural world: an exact teacher or an erring student)."""
 
-    type: Literal["hf", "vllm", "http"] = Field("hf", description="Backend that runs generation.")
+    type: Literal["hf", "vllm", "http", "lab"] = Field("hf", description="Backend that runs generation.")
     model: str = Field(
         "builtin:tiny",
         description="HF model directory, `builtin:tiny` (offline tiny Llama), `builtin:smollm2` "
@@ -80,6 +81,9 @@ class EngineConfig(StrictModel):
     requests_per_second: float | None = Field(None, gt=0, description="http: rate limit per actor.")
     max_retries: int = Field(5, ge=0, description="http: retries on 429/5xx/timeouts, with backoff.")
     timeout_s: float = Field(120.0, gt=0, description="http: timeout per request in seconds.")
+    error_rate: float = Field(
+        0.0, ge=0.0, le=1.0, description="lab: chance of a slip at each step (0: an exact teacher; a student "
+        "makes one of three typical slips, which later steps build on).")
     max_pipeline_restarts: int = Field(
         3, ge=0, description="Times the engine pipeline is rebuilt, for the rows still missing only, after an "
         "engine actor is lost for good (ray.kill, node loss). Crashed actors are restarted by Ray Data anyway.")
@@ -90,6 +94,13 @@ class EngineConfig(StrictModel):
             raise ValueError("engine type 'http' needs base_url")
         if self.type == "http" and self.accelerator:
             raise ValueError("accelerator: an http engine runs on its server; leave it unset")
+        if (self.type == "lab") != self.model.startswith("lab:"):
+            raise ValueError(f"model {self.model!r}: a `lab` engine's model is named `lab:<name>` (e.g. lab:teacher), "
+                             "and only a lab engine's")
+        if self.error_rate and self.type != "lab":
+            raise ValueError("error_rate is for a `lab` engine only")
+        if self.type == "lab" and (self.shared or self.accelerator == "gpu" or self.num_gpus):
+            raise ValueError("a `lab` engine is a CPU solver: no shared deployment, no GPU")
         if self.accelerator == "cpu" and self.num_gpus:
             raise ValueError(f"accelerator 'cpu' contradicts num_gpus={self.num_gpus}")
         return self

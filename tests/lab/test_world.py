@@ -76,3 +76,27 @@ def test_cli_writes_the_world(tmp_path, capsys):
     main(["lab", "world", "--out", str(tmp_path), "--seed", "3"])
     assert '"heldout": 600' in capsys.readouterr().out
     assert (tmp_path / "train.jsonl").read_text().count("\n") == 12000
+
+
+def test_the_world_is_a_data_path_and_its_heldout_split_a_benchmark(tmp_path, monkeypatch):
+    import pytest
+
+    from mathgpt.evaluation.benchmarks import available_benchmarks, load_benchmark
+    from mathgpt.evaluation.fewshot import fewshot_prompt
+    from mathgpt.lab.world import TRAIN_NAMES, WorldConfig
+    from mathgpt.paths import resolve_data_path
+
+    monkeypatch.setenv("MATHGPT_CACHE_DIR", str(tmp_path / "cache"))
+    write_world(WorldConfig(), str(tmp_path / "direct"))
+    for name in ("train.jsonl", "heldout.jsonl", "math_corpus.jsonl"):
+        assert open(resolve_data_path(f"lab://{name}"), "rb").read() == (tmp_path / "direct" / name).read_bytes()
+    with pytest.raises(FileNotFoundError, match="lab://heldout.jsonl"):
+        resolve_data_path("lab://test.jsonl")
+    assert "lab" in available_benchmarks()
+    bench = load_benchmark("lab")
+    assert len(bench) == 600 and {p["level"] for p in bench} == {1, 2, 3, 4, 5, 6}
+    prompt, stop = fewshot_prompt("lab", bench[0]["problem"])
+    shots = prompt[: -len(bench[0]["problem"]) - 20]
+    assert shots.count("####") == 4 and "\n\nProblem:" in stop
+    assert not any(re.search(rf"\b{n}\b", shots) for n in HELDOUT_NAMES)  # exemplars are training problems
+    assert any(n in shots for n in TRAIN_NAMES)

@@ -1,4 +1,5 @@
-"""One engine interface, three backends chosen by config: hf (transformers), vllm (GPU or CPU), http (OpenAI API)."""
+"""One engine interface, four backends chosen by config: hf (transformers), vllm (GPU or CPU), http (OpenAI API),
+lab (the research lab's programmatic solver)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,14 @@ def generate(ds: "ray.data.Dataset", cfg: EngineConfig, model_path: str | None =
             compute=actor_pool(cfg.concurrency), num_cpus=cfg.num_cpus, batch_format="numpy",
             runtime_env={"env_vars": {cfg.api_key_env: key}} if key else None,
         )
+    if cfg.type == "lab":
+        from mathgpt.engines.lab import LabGenerator
+
+        return ds.map_batches(
+            LabGenerator, fn_constructor_kwargs={"model": cfg.model, "error_rate": cfg.error_rate},
+            batch_size=cfg.batch_size, compute=actor_pool(cfg.concurrency), num_cpus=cfg.num_cpus,
+            batch_format="numpy",
+        )
     from mathgpt.engines.hf import HFGenerator
 
     return ds.map_batches(
@@ -60,6 +69,10 @@ def local_generator(cfg: EngineConfig, model_path: str | None = None) -> Any:
         return HTTPGenerator(**_http_kwargs(cfg))
     if cfg.type == "vllm":
         raise ValueError("use vllm.LLM directly for an in-process vLLM baseline")
+    if cfg.type == "lab":
+        from mathgpt.engines.lab import LabGenerator
+
+        return LabGenerator(cfg.model, cfg.error_rate)
     from mathgpt.engines.hf import HFGenerator
 
     return HFGenerator(model_path or cfg.model, cfg.max_model_len, cfg.dtype)

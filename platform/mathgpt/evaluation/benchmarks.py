@@ -22,7 +22,7 @@ class Benchmark:
     path: str
     loader: Literal["gsm8k", "math", "benchmark"]
     answer_type: AnswerType
-    fewshot: Literal["gsm8k", "math"]
+    fewshot: Literal["gsm8k", "math", "lab"]
     max_tokens: int = 512
 
     def available(self) -> bool:
@@ -45,6 +45,8 @@ REGISTRY: dict[str, Benchmark] = {b.name: b for b in [
     _bench("olympiadbench", "expression", max_tokens=1024), _bench("aime24", "number", max_tokens=1024),
     _bench("amc23", "number", max_tokens=1024), _bench("gaokao2023en", "expression"),
     _bench("sat_math", "choice"), _bench("mmlu_stem", "choice"), _bench("aqua", "choice"),
+    # the research lab's held-out split: generated, deterministic, levels 1-6 (mathgpt.lab)
+    Benchmark("lab", "lab://heldout.jsonl", "math", "number", "lab", 160),
 ]}
 
 

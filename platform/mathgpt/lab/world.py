@@ -92,7 +92,7 @@ class WorldProblem:
 
     @property
     def solution(self) -> str:
-        return " ".join(s.working(self.item) for s in self.steps) + f"\n#### {self.answer}"
+        return "\n".join(s.working(self.item) for s in self.steps) + f"\n#### {self.answer}"
 
     def record(self) -> dict[str, object]:
         """The platform's Problem record (the `math` loader reads it: id, problem, solution, answer, level)."""
@@ -114,9 +114,16 @@ def apply(op: Op, source: int, k: int) -> int | None:
 def make_problem(cfg: WorldConfig, split: Split, level: int, index: int) -> WorldProblem:
     """Problem `index` of (split, level): the same problem for the same world, always."""
     rng = random.Random(f"{cfg.seed}/{split}/{level}/{index}")
-    names = list(TRAIN_NAMES if split == "train" else HELDOUT_NAMES)
-    rng.shuffle(names)
-    people = names[: level + 1]
+    names = TRAIN_NAMES if split == "train" else HELDOUT_NAMES
+    return random_problem(cfg, rng, level, names, f"lab-{split}-L{level}-{index:05d}", split)
+
+
+def random_problem(cfg: WorldConfig, rng: random.Random, level: int, names: tuple[str, ...], problem_id: str,
+                   split: Split = "train") -> WorldProblem:
+    """A chain of `level` steps drawn with `rng`: people from `names`, one item, every count in 0..max_value."""
+    pool = list(names)
+    rng.shuffle(pool)
+    people = pool[: level + 1]
     item = rng.choice(ITEMS)
     start = rng.randint(1, min(9, cfg.max_value))
     steps, value = [], start
@@ -131,7 +138,7 @@ def make_problem(cfg: WorldConfig, split: Split, level: int, index: int) -> Worl
             raise AssertionError(f"no step fits value {value}")
         steps.append(Step(name, op, k, value, result))
         value = result
-    return WorldProblem(f"lab-{split}-L{level}-{index:05d}", split, level, item, people[0], start, tuple(steps))
+    return WorldProblem(problem_id, split, level, item, people[0], start, tuple(steps))
 
 
 def problems(cfg: WorldConfig, split: Split) -> Iterator[WorldProblem]:

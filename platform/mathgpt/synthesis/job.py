@@ -114,7 +114,7 @@ def _run_methods(selected: list[Any], shards: list[list[dict[str, Any]]], ctx: S
 
 def _model_path(engine: Any) -> str:
     """The model as engines take it: checked here, resolved on the node that loads it."""
-    return engine.model if engine.type == "http" else check_model_ref(engine.model)
+    return engine.model if engine.type in ("http", "lab") else check_model_ref(engine.model)
 
 
 def print_summary(summary: dict[str, Any]) -> None:
