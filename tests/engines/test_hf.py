@@ -22,6 +22,20 @@ def test_outputs_do_not_depend_on_batch_composition(gen):
     assert all(o["n_completion_tokens"] > 0 and o["error"] is None for o in together)
 
 
+def test_one_bad_row_cannot_fail_its_batch_and_a_vanishing_temperature_is_greedy(gen):
+    """Audit H1: a seed outside torch's range raised for the whole batch, and 0 < temperature < 1e-37 made the
+    sampler's probabilities NaN; every row batched with either failed too."""
+    rows = _rows(4, temperature=0.0)
+    alone = [gen.generate_rows([r])[0] for r in rows]
+    rows[1] = {**rows[1], "seed": 2**70, "temperature": 0.9}
+    rows[2] = {**rows[2], "temperature": 1e-40}
+    outs = gen.generate_rows(rows)
+    assert "generation failed" in outs[1]["error"] and outs[1]["completion"] == ""
+    assert [o["completion"] for i, o in enumerate(outs) if i != 1] == [o["completion"] for i, o in enumerate(alone)
+                                                                       if i != 1]  # row 2 ran greedily
+    assert all(o["error"] is None for i, o in enumerate(outs) if i != 1)
+
+
 def test_greedy_is_deterministic_and_seeds_change_samples(gen):
     greedy = _rows(2, temperature=0.0)
     assert gen.generate_rows(greedy) == gen.generate_rows(greedy)

@@ -1,5 +1,6 @@
 import threading
 import time
+from fractions import Fraction
 
 import pytest
 
@@ -96,3 +97,30 @@ def test_majority_clusters_equivalent_answers():
     assert is_equivalent(vote.answer, "0.5")
     assert vote.agreement == pytest.approx(0.6)
     assert majority([None, None]).answer is None
+
+
+def test_numbers_too_long_to_convert_are_graded_wrong_not_a_crash():
+    """Audit M7: int() of a >4,300-digit numerator raised ValueError, float() of a huge Fraction OverflowError,
+    and the one row took the whole evaluation stage down with it."""
+    from mathgpt.evaluation.job import grade_prediction
+    from mathgpt.grading.normalize import to_number
+    from mathgpt.synthesis.tutorship_amplification import parse_tutor
+
+    huge = "1" * 5000
+    for completion in (f"\\boxed{{{huge}/7}}", f"#### {huge[:400]}/7", f"\\boxed{{\\frac{{{huge}}}{{7}}}}",
+                       f"The answer is -{huge}/{huge}."):
+        row = grade_prediction({"completion": completion, "reference": "3", "answer_type": "number", "error": None})
+        assert row["correct"] is False, completion[:40]
+    assert to_number(f"{huge}/7") is None and to_number("22/7") == Fraction(22, 7)
+    assert parse_tutor(f"FIRST ERROR STEP: {huge}\nDIAGNOSIS: x\nCORRECTION: y", 3) is None
+
+
+def test_a_grader_that_raises_marks_its_row_instead_of_failing_the_stage(monkeypatch):
+    from mathgpt.evaluation import job
+
+    def broken(*_):
+        raise RuntimeError("checker process could not start")
+
+    monkeypatch.setattr(job, "verdict", broken)
+    row = job.grade_prediction({"completion": "#### 3", "reference": "3", "answer_type": "number", "error": None})
+    assert row["correct"] is False and "grading failed: RuntimeError: checker process" in row["error"]

@@ -68,6 +68,10 @@ def test_api_key_required_except_health(server):
     ({"prompt": "word " * 400}, "limit is 300"),
     ({"prompt": None}, "prompt"),
     ({"top_p": 0}, "top_p"),
+    ({"seed": 2**64}, "seed"),  # audit H1: torch's generator raised, a 500 for the whole batch
+    ({"stop": ""}, "stop strings cannot be empty"),
+    ({"stop": ["a", "b", "c", "d", "e"]}, "at most 4 stop strings"),
+    ({"stop": ["x" * 65]}, "at most 64 characters"),
 ])
 def test_invalid_fields_get_400(server, change, message):
     body = {"model": "mathgpt", "prompt": "1+1=", "max_tokens": 4, **change}
@@ -75,6 +79,16 @@ def test_invalid_fields_get_400(server, change, message):
     resp = _post(server, "/v1/completions", body)
     assert resp.status_code == 400 and message in resp.json()["error"]["message"]
     assert "Traceback" not in resp.text
+
+
+def test_a_vanishing_temperature_is_greedy_not_a_500(server):
+    body = {"model": "mathgpt", "prompt": "1+1=", "max_tokens": 4}
+    greedy = _post(server, "/v1/completions", {**body, "temperature": 0}).json()["choices"][0]["text"]
+    with cf.ThreadPoolExecutor(4) as pool:  # batched with normal requests (4: the server's in-flight cap)
+        resps = list(pool.map(lambda t: _post(server, "/v1/completions", {**body, "temperature": t}),
+                              [1e-40] + [0.0] * 3))
+    assert [r.status_code for r in resps] == [200] * 4
+    assert resps[0].json()["choices"][0]["text"] == greedy
 
 
 def test_malformed_and_oversized_bodies(server):

@@ -22,6 +22,7 @@ from mathgpt.engines.requests import (
 from mathgpt.models import resolve_model
 
 log = logging.getLogger(__name__)
+GREEDY_BELOW = 1e-5  # temperatures below this sample greedily, as vLLM does
 
 
 class HFGenerator:
@@ -62,10 +63,26 @@ class HFGenerator:
 
     # ------------------------------------------------------------------ generation
     def generate_rows(self, rows: list[dict[str, Any]], on_text: Any = None) -> list[dict[str, Any]]:
-        """Generate one completion per row; a row that cannot run gets an `error` instead.
+        """Generate one completion per row; a row that cannot run gets an `error` instead, and never takes the
+        rows batched with it down: a failed batch is retried row by row.
 
         `on_text(row_index, text_so_far)` is called as tokens arrive (used for streaming).
         """
+        try:
+            return self._generate(rows, on_text)
+        except Exception as err:  # noqa: BLE001 - isolate the failing row below
+            if len(rows) == 1:
+                return [error_output(f"generation failed: {err}")]
+            log.warning("batch generation failed (%s); retrying row by row", err)
+        outs = []
+        for i, row in enumerate(rows):
+            try:
+                outs.extend(self._generate([row], None if on_text is None else lambda _, text, i=i: on_text(i, text)))
+            except Exception as row_err:  # noqa: BLE001 - the row goes to rejects (or a 400) with its reason
+                outs.append(error_output(f"generation failed: {row_err}"))
+        return outs
+
+    def _generate(self, rows: list[dict[str, Any]], on_text: Any = None) -> list[dict[str, Any]]:
         outputs: list[dict[str, Any] | None] = [None] * len(rows)
         encoded: list[tuple[int, list[int], int]] = []
         for i, row in enumerate(rows):
@@ -150,7 +167,7 @@ class HFGenerator:
 
     def _sample(self, logits: Any, temperature: float, top_p: float, gen: Any) -> int:
         torch = self.torch
-        if temperature <= 0:
+        if temperature < GREEDY_BELOW:  # dividing by a vanishing temperature overflows to inf, then NaN
             return int(torch.argmax(logits))
         probs = torch.softmax(logits / temperature, dim=-1)
         if top_p < 1.0:
@@ -162,15 +179,4 @@ class HFGenerator:
 
     # ------------------------------------------------------------------ Ray Data entry
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        rows = batch_rows(batch)
-        try:
-            outs = self.generate_rows(rows)
-        except Exception as err:  # noqa: BLE001 - isolate the failing row below
-            log.warning("batch generation failed (%s); retrying row by row", err)
-            outs = []
-            for row in rows:
-                try:
-                    outs.extend(self.generate_rows([row]))
-                except Exception as row_err:  # noqa: BLE001 - the row goes to rejects with its reason
-                    outs.append(error_output(f"generation failed: {row_err}"))
-        return with_outputs(batch, outs)
+        return with_outputs(batch, self.generate_rows(batch_rows(batch)))

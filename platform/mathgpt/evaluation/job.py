@@ -47,8 +47,13 @@ def build_requests(bench_name: str, problems: list[dict[str, Any]], mode: Mode, 
 
 
 def grade_prediction(row: dict[str, Any]) -> dict[str, Any]:
-    """Attach the extracted answer and verdict to an engine output row."""
-    answer, correct = verdict(row["completion"] or "", str(row["reference"]), str(row["answer_type"]))
+    """Attach the extracted answer and verdict to an engine output row. A grader failure marks the row (wrong,
+    with the reason in `error`, counted in the report) instead of failing the stage and its generations."""
+    try:
+        answer, correct = verdict(row["completion"] or "", str(row["reference"]), str(row["answer_type"]))
+    except Exception as err:  # noqa: BLE001 - one pathological output must not lose the evaluation
+        return {**row, "answer": None, "correct": False,
+                "error": row.get("error") or f"grading failed: {type(err).__name__}: {err}"[:500]}
     return {**row, "answer": answer, "correct": bool(correct and not row.get("error"))}
 
 

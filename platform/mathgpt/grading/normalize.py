@@ -35,6 +35,9 @@ def canonical_text(answer: str) -> str:
     return re.sub(r"\s+", "", s)
 
 
+MAX_DIGITS = 100  # longer numbers are not read as numbers (the string comparison still sees them)
+
+
 def to_number(answer: str) -> Fraction | float | None:
     """The answer as an exact number when it is plainly one ('1,000', '$18', '3/4', '\\frac{1}{2}', '5 cm')."""
     s = strip_wrappers(answer)
@@ -51,14 +54,14 @@ def to_number(answer: str) -> Fraction | float | None:
     if _THOUSANDS.match(s):
         s = s.replace(",", "")
     if _PLAIN.match(s):
-        return Fraction(s) if len(s) < 40 else float(s)
+        return Fraction(s) if len(s) < 40 else (float(s) if len(s) <= MAX_DIGITS else None)
     frac = _SIMPLE_FRAC.match(s)
     if frac:
         g = frac.groups()
         sign, num, den = (g[0], g[1], g[2]) if g[1] is not None else (
             (g[3], g[4], g[5]) if g[4] is not None else ("", g[6], g[7]))
-        if int(den) == 0:
-            return None
+        if len(num) > MAX_DIGITS or len(den) > MAX_DIGITS or int(den) == 0:
+            return None  # no answer has that many digits; int() would raise past 4,300 of them
         value = Fraction(int(num), int(den))
         return -value if sign == "-" else value
     return None

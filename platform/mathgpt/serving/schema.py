@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_STOP = 4  # OpenAI's limits on stop strings
+MAX_STOP_CHARS = 64
 
 
 class Message(BaseModel):
@@ -23,8 +26,20 @@ class _Common(BaseModel):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     n: int = Field(1, ge=1)
     stream: bool = False
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1)  # int64, as OpenAI and vLLM take it
     stop: Union[str, list[str], None] = None
+
+    @field_validator("stop")
+    @classmethod
+    def _check_stop(cls, value: Union[str, list[str], None]) -> Union[str, list[str], None]:
+        stops = [value] if isinstance(value, str) else list(value or [])
+        if len(stops) > MAX_STOP:
+            raise ValueError(f"at most {MAX_STOP} stop strings, got {len(stops)}")
+        if any(not s for s in stops):
+            raise ValueError("stop strings cannot be empty")
+        if any(len(s) > MAX_STOP_CHARS for s in stops):
+            raise ValueError(f"stop strings are at most {MAX_STOP_CHARS} characters")
+        return value
 
     def stop_list(self) -> list[str]:
         """Stop strings as a list."""

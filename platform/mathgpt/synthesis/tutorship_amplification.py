@@ -16,7 +16,7 @@ from mathgpt.synthesis.text import split_steps
 
 METHOD = "tutorship_amplification"
 _TUTOR = re.compile(
-    r"FIRST ERROR STEP:\s*(?:step\s*)?(?P<step>\d+)\s*.*?DIAGNOSIS:\s*(?P<diagnosis>.+?)\s*CORRECTION:\s*(?P<correction>.+)",
+    r"FIRST ERROR STEP:\s*(?:step\s*)?(?P<step>\d{1,6})(?!\d)\s*.*?DIAGNOSIS:\s*(?P<diagnosis>.+?)\s*CORRECTION:\s*(?P<correction>.+)",
     re.DOTALL | re.IGNORECASE,
 )
 
