@@ -23,7 +23,7 @@ def markdown_table(rows: dict[str, dict[str, Any]], benchmarks: list[str]) -> st
 
 
 @contextmanager
-def _figure(path: str, size: tuple[float, float], ylabel: str = "accuracy (%)") -> Iterator[Any]:
+def figure(path: str, size: tuple[float, float], ylabel: str = "accuracy (%)") -> Iterator[Any]:
     """A matplotlib Axes whose figure is saved as PNG to `path` (local or URI) on exit."""
     import matplotlib
 
@@ -44,7 +44,7 @@ def _plots(summary: dict[str, Any], out_dir: str) -> list[str]:
     results = summary["benchmarks"]
     benches = list(results)
     paths = [join(out_dir, "accuracy_by_benchmark.png")]
-    with _figure(paths[0], (max(4, 1.2 * len(benches)), 3.5)) as ax:
+    with figure(paths[0], (max(4, 1.2 * len(benches)), 3.5)) as ax:
         accs = [100 * results[b]["accuracy"] for b in benches]
         errs = [[100 * (results[b]["accuracy"] - results[b]["ci95"][0]) for b in benches],
                 [100 * (results[b]["ci95"][1] - results[b]["accuracy"]) for b in benches]]
@@ -53,7 +53,7 @@ def _plots(summary: dict[str, Any], out_dir: str) -> list[str]:
     levels = results.get("math", {}).get("by_level")
     if levels:
         paths.append(join(out_dir, "math_accuracy_by_level.png"))
-        with _figure(paths[-1], (4.5, 3.5)) as ax:
+        with figure(paths[-1], (4.5, 3.5)) as ax:
             keys = sorted(levels, key=int)
             ax.plot(keys, [100 * levels[k]["accuracy"] for k in keys], marker="o")
             ax.set_xlabel("MATH level")
@@ -91,7 +91,7 @@ def compare_runs(run_dirs: list[str], out_dir: str) -> str:
         benches += [b for b in report["benchmarks"] if b not in benches]
     table = markdown_table(rows, benches)
     write_text("# Comparison\n\n" + table + "\n", join(out_dir, "comparison.md"))
-    with _figure(join(out_dir, "comparison.png"), (max(5, 1.3 * len(benches)), 3.5)) as ax:
+    with figure(join(out_dir, "comparison.png"), (max(5, 1.3 * len(benches)), 3.5)) as ax:
         width = 0.8 / max(1, len(rows))
         for i, (name, rep) in enumerate(rows.items()):
             xs = [j + i * width for j in range(len(benches))]

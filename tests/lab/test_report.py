@@ -1,0 +1,59 @@
+"""The lab report's intervals and verdicts, on predictions whose true accuracies are known."""
+
+import numpy as np
+import pytest
+
+from mathgpt.lab.report import findings, markdown, plot, scores
+
+LEVELS = [1, 2, 3, 4, 5, 6]
+
+
+def _run(rates, seeds=(0, 1, 2), per_level=100, shift=0):
+    """Predictions of a run whose accuracy on level L is rates[L-1] (drawn, so with real noise)."""
+    out = {}
+    for seed in seeds:
+        rng = np.random.default_rng(1000 * seed + shift)
+        out[seed] = [{"problem_id": f"L{lv}-{i}", "level": lv, "correct": bool(rng.random() < rates[lv - 1])}
+                     for lv in LEVELS for i in range(per_level)]
+    return scores(out)
+
+
+def test_verdicts_follow_the_intervals_in_every_direction(tmp_path):
+    flat = lambda p: [p] * 6  # noqa: E731
+    runs = {"base": _run(flat(0.2), shift=1), "test": _run(flat(0.6), shift=2),
+            "test+rd": _run(flat(0.3), shift=3), "test+qe": _run(flat(0.6), shift=4),
+            "test+re": _run(flat(0.65), shift=5), "test+ta": _run(flat(0.9), shift=6),
+            "sft": _run([0.6, 0.5, 0.4, 0.3, 0.2, 0.1], shift=7)}
+    result = findings(runs)
+    verdicts = {title: v["verdict"] for title, v in result["findings"].items()}
+    assert verdicts["1. problem-solving data in CPT beats the math corpus alone"] == "holds"
+    assert verdicts["2a. response diversification data helps"] == "reversed"
+    assert verdicts["2a. query expansion data helps"] == "inconclusive"
+    assert verdicts["2a. tutorship amplification data helps"] == "holds"
+    assert verdicts["2b. tutorship amplification is the best method"] == "holds"
+    assert verdicts["3a. CPT beats SFT on the same problem-solving data"] == "holds"
+    assert verdicts["3b. the CPT - SFT gap grows with difficulty"] == "holds"
+    gap = result["findings"]["3b. the CPT - SFT gap grows with difficulty"]
+    assert gap["slope_per_level"] == pytest.approx(0.1, abs=0.03)
+    avg = result["runs"]["test"]["average"]
+    assert avg["ci"][0] < avg["accuracy"] < avg["ci"][1] and avg["ci"][1] - avg["ci"][0] < 0.1
+    assert len(verdicts) == 8  # 1, 2a for each of the four methods, 2b, 3a, 3b
+    text = markdown(result, wall_s=600)
+    assert "| test+ta | 3 |" in text and "Wall time of the grid: 10.0 min" in text
+    assert "**3b. the CPT - SFT gap grows with difficulty**: holds" in text
+    plot(result, str(tmp_path / "accuracy_by_level.png"))
+    assert (tmp_path / "accuracy_by_level.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_flat_gap_and_equal_runs_are_inconclusive_and_one_seed_still_has_intervals():
+    runs = {"test": _run([0.5] * 6, seeds=(0,), shift=1), "sft": _run([0.5] * 6, seeds=(0,), shift=2)}
+    result = findings(runs)
+    assert {v["verdict"] for v in result["findings"].values()} == {"inconclusive"}
+    lo, hi = result["runs"]["test"]["levels"][1]["ci"]
+    assert lo < 0.5 < hi  # 100 problems: a wide interval, from the problems alone
+
+
+def test_seeds_must_cover_the_same_problems():
+    with pytest.raises(ValueError, match="seed 1 has predictions for 1 problems"):
+        scores({0: [{"problem_id": "a", "level": 1, "correct": True}, {"problem_id": "b", "level": 1, "correct": 0}],
+                1: [{"problem_id": "a", "level": 1, "correct": True}]})
