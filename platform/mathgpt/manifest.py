@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from mathgpt import __version__
+from mathgpt.fingerprint import current, fingerprint
 from mathgpt.io import exists, join, read_json, write_json
 
 MANIFEST = "manifest.json"
@@ -26,10 +27,14 @@ class StageRecord:
     started: float = field(default_factory=time.time)
 
     def to_json(self) -> dict[str, Any]:
-        """The manifest document."""
-        return {"stage": self.stage, "status": "complete", "version": __version__, "host": _platform.node(),
-                "started": self.started, "finished": time.time(), "seconds": round(time.time() - self.started, 3),
-                "config": self.config, "inputs": self.inputs, "outputs": self.outputs, "counts": self.counts}
+        """The manifest document (with the settings it was made with and their fingerprint, inside a pipeline)."""
+        doc = {"stage": self.stage, "status": "complete", "version": __version__, "host": _platform.node(),
+               "started": self.started, "finished": time.time(), "seconds": round(time.time() - self.started, 3),
+               "config": self.config, "inputs": self.inputs, "outputs": self.outputs, "counts": self.counts}
+        made_with = current()
+        if made_with is not None:
+            doc["settings"], doc["fingerprint"] = made_with, fingerprint(made_with)
+        return doc
 
 
 def is_complete(stage_dir: str) -> bool:

@@ -6,6 +6,7 @@ import logging
 import os
 import secrets
 import time
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from rich.console import Console
@@ -14,6 +15,7 @@ from rich.table import Table
 from mathgpt.config import STAGES, Recipe, dump_recipe
 from mathgpt.errors import StageError
 from mathgpt.dirs import delete_dir, published
+from mathgpt.fingerprint import changed_keys, fingerprint, making, settings
 from mathgpt.io import join, write_text
 from mathgpt.manifest import is_complete, load_manifest, stage_record
 from mathgpt.models import check_model_ref
@@ -132,9 +134,56 @@ def run_pipeline(recipe: Recipe, from_stage: str | None = None, only: str | None
         return _run_stages(recipe, from_stage, only)
 
 
+SECTIONS = {"synthesize": "synthesis", "curate": "curation", "mix": "mixing", "train_cpt": "training.cpt",
+            "train_sft": "training.sft", "evaluate": "evaluation", "serve": "serving"}
+
+
+def _inputs(recipe: Recipe, stage: str) -> list[str]:
+    """The stages whose outputs this stage reads."""
+    model_stage = lambda ref: [ref.split(":", 1)[1]] if ref.startswith("stage:") else []  # noqa: E731
+    if stage == "curate":
+        return ["synthesize"] if recipe.curation.include_synthesis and "synthesize" in recipe.stages else []
+    if stage == "mix":
+        return ["curate"]
+    if stage in ("train_cpt", "train_sft"):
+        cfg = recipe.training.cpt if stage == "train_cpt" else recipe.training.sft
+        return ["mix", *model_stage(cfg.model)]
+    if stage == "evaluate":
+        return list(recipe.evaluation.models)
+    if stage == "serve":
+        return model_stage(recipe.serving.model)
+    return []
+
+
+def stage_settings(recipe: Recipe, stage: str) -> dict[str, Any]:
+    """What a stage's output depends on: its recipe section (without speed-only knobs) and the fingerprints of
+    the outputs it reads."""
+    section: Any = recipe
+    for part in SECTIONS[stage].split("."):
+        section = getattr(section, part)
+    inputs = {}
+    for up in _inputs(recipe, stage):
+        up_dir = stage_dir(recipe, up)
+        inputs[up] = load_manifest(up_dir).get("fingerprint") if is_complete(up_dir) else None
+    return {SECTIONS[stage]: settings(section.model_dump(mode="json")), "inputs": inputs}
+
+
+def settings_problem(manifest: dict[str, Any], want: dict[str, Any]) -> str | None:
+    """Why a finished stage's output does not belong to this run's settings; None when it does."""
+    had = manifest.get("settings")
+    if had is None or fingerprint(had) == fingerprint(want):
+        return None
+    changes = changed_keys(had, want)
+    named = [c.replace("inputs.", "input ", 1) if c.startswith("inputs.") else c for c in changes]
+    return "; ".join(named[:5]) + (f"; and {len(named) - 5} more" if len(named) > 5 else "")
+
+
 def _run_stages(recipe: Recipe, from_stage: str | None, only: str | None) -> dict[str, Any]:
     run_dir = recipe.resolved_run_dir
-    write_text(dump_recipe(recipe), join(run_dir, "recipe.yaml"))
+    text = dump_recipe(recipe)
+    write_text(text, join(run_dir, "recipe.yaml"))  # this attempt's recipe; every attempt's is kept below
+    started = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    write_text(text, join(run_dir, "recipes", f"{started}-{os.getpid()}.yaml"))
     order = {s: i for i, s in enumerate(STAGES)}
     timings: dict[str, Any] = {}
     for stage in recipe.stages:
@@ -143,15 +192,26 @@ def _run_stages(recipe: Recipe, from_stage: str | None, only: str | None) -> dic
         if only and stage != only:
             timings[stage] = {"status": "not run"}
             continue
+        want = stage_settings(recipe, stage)
         if is_complete(out) and not redo:
-            timings[stage] = {"status": "skipped (complete)", "seconds": load_manifest(out).get("seconds")}
+            manifest = load_manifest(out)
+            problem = settings_problem(manifest, want)
+            if problem:
+                raise StageError(f"{stage}: {out} was made with other settings than this run's: {problem}. "
+                                 f"Rerun with --from {stage} to redo it and every later stage, or restore the "
+                                 "settings it was made with (its manifest has them)")
+            if "settings" not in manifest:
+                log.warning("%s: %s has no settings fingerprint (made by an older version); reusing it unchecked",
+                            stage, out)
+            timings[stage] = {"status": "skipped (complete)", "seconds": manifest.get("seconds")}
             console.print(f"[pipeline] {stage}: complete, skipping ({out})")
             continue
         if redo:
             delete_dir(out)
         console.rule(f"{stage}")
         start = time.time()
-        RUNNERS[stage](recipe, out)
+        with making(want):
+            RUNNERS[stage](recipe, out)
         timings[stage] = {"status": "ran", "seconds": round(time.time() - start, 1)}
     print_summary(recipe, timings)
     return timings

@@ -13,6 +13,7 @@ from mathgpt.config import SynthesisConfig
 from mathgpt.datasets import load_problems
 from mathgpt.engines.shared import shared_engines
 from mathgpt.errors import StageError
+from mathgpt.fingerprint import changed_keys, fingerprint, settings
 from mathgpt.io import exists, join, read_json, write_json, write_jsonl, write_parquet
 from mathgpt.manifest import stage_record
 from mathgpt.models import check_model_ref
@@ -43,9 +44,34 @@ def _shard_paths(method_dir: str, idx: int) -> dict[str, str]:
             "done": join(method_dir, f"done-{stem}.json")}
 
 
+def shard_settings(cfg: SynthesisConfig, method_cfg: Any, shard: list[dict[str, Any]]) -> dict[str, Any]:
+    """What one method's shard depends on: how shards are cut, the seeds, the method and both engines (speed-only
+    knobs left out), and the ids of the shard's problems."""
+    seeds = [s.model_dump(mode="json") for s in cfg.seeds]
+    return settings({"synthesis": {"shard_size": cfg.shard_size, "seeds": seeds,
+                                   "method": method_cfg.model_dump(mode="json"),
+                                   "teacher": cfg.teacher.model_dump(mode="json"),
+                                   "student": (cfg.student or cfg.teacher).model_dump(mode="json")},
+                     "problem_ids_sha256": fingerprint([p["id"] for p in shard])})
+
+
+def check_done_shard(marker: dict[str, Any], want: dict[str, Any], method: str, idx: int, path: str) -> None:
+    """Refuse a finished shard that was made with other settings (audit M4: it would be reused silently)."""
+    had = marker.get("settings")
+    if had is None or marker.get("fingerprint") == fingerprint(want):
+        if had is None:
+            log.warning("%s: no settings fingerprint (made by an older version); reusing it unchecked", path)
+        return
+    changes = changed_keys(had, want)
+    raise StageError(f"{method} shard {idx} ({path}) was made with other settings than this run's: "
+                     f"{'; '.join(changes[:5])}. Rerun with --from synthesize to redo the stage, or restore the "
+                     "settings it was made with")
+
+
 def run_method_shard(name: str, method_cfg: Any, shard: list[dict[str, Any]], ctx: SynthesisContext,
-                     paths: dict[str, str]) -> dict[str, Any]:
-    """Run one method on one shard of problems and write its samples, rejects and completion marker."""
+                     paths: dict[str, str], made_with: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run one method on one shard of problems and write its samples, rejects and completion marker (with the
+    settings it was made with and their fingerprint)."""
     ctx.rejects, ctx.counts = [], Counts()
     samples = METHODS[name](shard, method_cfg, ctx)
     ids = [s["id"] for s in samples]
@@ -54,7 +80,8 @@ def run_method_shard(name: str, method_cfg: Any, shard: list[dict[str, Any]], ct
     write_jsonl(ctx.rejects, paths["rejects"])
     write_parquet(samples, paths["samples"], SAMPLE)
     counts = {**vars(ctx.counts), "samples": len(samples), "problems": len(shard)}
-    write_json(counts, paths["done"])  # written last: the shard counts only once this exists
+    marker = counts if made_with is None else {**counts, "settings": made_with, "fingerprint": fingerprint(made_with)}
+    write_json(marker, paths["done"])  # written last: the shard counts only once this exists
     return counts
 
 
@@ -75,7 +102,7 @@ def run_synthesis(cfg: SynthesisConfig, out_dir: str, methods: list[str] | None 
         pending = len(done) < len(selected) * len(shards)
         engines = [(cfg.teacher, ctx.teacher_path), (student_cfg, ctx.student_path)] if pending else []
         with shared_engines(engines, "synthesize"):
-            summary = _run_methods(selected, shards, ctx, out_dir, done, cfg.shards_per_pipeline)
+            summary = _run_methods(cfg, selected, shards, ctx, out_dir, done)
         record.counts = summary
         record.outputs = {m: s["dir"] for m, s in summary.items()}
         record.inputs["models"] = {"teacher": cfg.teacher.model, "student": student_cfg.model}
@@ -83,23 +110,27 @@ def run_synthesis(cfg: SynthesisConfig, out_dir: str, methods: list[str] | None 
     return summary
 
 
-def _run_methods(selected: list[Any], shards: list[list[dict[str, Any]]], ctx: SynthesisContext, out_dir: str,
-                 done: set[tuple[str, int]], shards_per_pipeline: int) -> dict[str, Any]:
-    """Every method over every shard; a shard in `done` (it had a completion marker) is skipped and its
-    counts are read back. Pending shards run in groups of `shards_per_pipeline`, each group's rounds through one
-    pipeline (one engine start per round, not per round and shard)."""
+def _run_methods(cfg: SynthesisConfig, selected: list[Any], shards: list[list[dict[str, Any]]], ctx: SynthesisContext,
+                 out_dir: str, done: set[tuple[str, int]]) -> dict[str, Any]:
+    """Every method over every shard; a shard in `done` (it had a completion marker) is checked against this
+    run's settings, skipped and its counts read back. Pending shards run in groups of `shards_per_pipeline`, each
+    group's rounds through one pipeline (one engine start per round, not per round and shard)."""
     summary: dict[str, Any] = {}
+    shards_per_pipeline = cfg.shards_per_pipeline
     for method_cfg in selected:
         method_dir = join(out_dir, method_cfg.name)
         pending = [i for i in range(len(shards)) if (method_cfg.name, i) not in done]
+        made_with = {i: shard_settings(cfg, method_cfg, shards[i]) for i in range(len(shards))}
         counts_of = {i: read_json(_shard_paths(method_dir, i)["done"]) for i in range(len(shards)) if i not in pending}
+        for i, marker in counts_of.items():
+            check_done_shard(marker, made_with[i], method_cfg.name, i, _shard_paths(method_dir, i)["done"])
         for start in range(0, len(pending), shards_per_pipeline):
             group = pending[start:start + shards_per_pipeline]
             log.info("%s: shards %s of %d (%d problems) in lockstep rounds", method_cfg.name,
                      ",".join(str(i + 1) for i in group), len(shards), sum(len(shards[i]) for i in group))
             rounds = RoundCoordinator()
             work = [partial(run_method_shard, method_cfg.name, method_cfg, shards[i], ctx.for_shard(rounds),
-                            _shard_paths(method_dir, i)) for i in group]
+                            _shard_paths(method_dir, i), made_with[i]) for i in group]
             counts_of.update(zip(group, rounds.run_all(work)))
         total, n_samples = Counts(), 0
         for i in range(len(shards)):
