@@ -284,6 +284,9 @@ class SFTConfig(StrictModel):
     max_length: int = Field(1024, ge=16, description="Maximum tokens per SFT sequence.")
     overflow: Literal["truncate", "drop"] = Field("truncate", description="Over-long examples.")
     pack: bool = Field(False, description="Pack several chats per sequence.")
+    sources: list[str] | None = Field(
+        None, description="Keep only chats from these sources (a problem-solving source's name, or "
+        "`synthesis/<method>`); None keeps every chat. Others are counted as sft_chats_excluded_by_source.")
 
 
 class MixingConfig(StrictModel):

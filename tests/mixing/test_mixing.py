@@ -142,8 +142,20 @@ def test_a_chat_that_cannot_be_rendered_is_named_by_id():
 
     udf = RenderChatsUDF("builtin:tiny", 64, "truncate")
     good = [{"role": "user", "content": "1+1?"}, {"role": "assistant", "content": "2"}]
-    out = udf(pa.table({"id": ["ok-1"], "messages": [good]}))
+    out = udf(pa.table({"id": ["ok-1"], "messages": [good], "source": ["gsm8k"]}))
     assert out.column("status").to_pylist() == ["ok"]
     bad = [{"role": "assistant", "content": "2"}]
     with pytest.raises(ValueError, match=r"chat 'bad-7': a chat cannot start with an assistant turn"):
-        udf(pa.table({"id": ["ok-1", "bad-7"], "messages": [good, bad]}))
+        udf(pa.table({"id": ["ok-1", "bad-7"], "messages": [good, bad], "source": ["gsm8k", "gsm8k"]}))
+
+
+def test_sft_sources_keep_only_the_named_chats_and_count_the_rest():
+    import pyarrow as pa
+
+    from mathgpt.mixing.sft import RenderChatsUDF
+
+    udf = RenderChatsUDF("builtin:tiny", 64, "truncate", sources=["lab_train"])
+    good = [{"role": "user", "content": "1+1?"}, {"role": "assistant", "content": "2"}]
+    out = udf(pa.table({"id": ["a", "b"], "messages": [good, good], "source": ["lab_train", "synthesis/x"]}))
+    assert out.column("status").to_pylist() == ["ok", "excluded_source"]
+    assert out.column("input_ids").to_pylist()[1] == []

@@ -25,9 +25,10 @@ def build_sft_shards(cfg: MixingConfig, chats: str, out_dir: str, pad_id: int) -
     import ray.data
 
     sft = cfg.sft
-    settings = {"tokenizer": cfg.tokenizer, "max_length": sft.max_length, "overflow": sft.overflow}
-    rendered = map_file_to_parquet(chats, ["id", "messages"], RenderChatsUDF, settings, join(out_dir, "sft_rendered"),
-                                   settings, cfg.concurrency, batch_format="pyarrow")
+    settings = {"tokenizer": cfg.tokenizer, "max_length": sft.max_length, "overflow": sft.overflow,
+                "sources": sft.sources}
+    rendered = map_file_to_parquet(chats, ["id", "messages", "source"], RenderChatsUDF, settings,
+                                   join(out_dir, "sft_rendered"), settings, cfg.concurrency, batch_format="pyarrow")
     status = read_columns(rendered, ["status"], pa.schema([("status", pa.string())])).column("status")
     by_status = dict(Counter(status.to_pylist()))
     sft_dir = join(out_dir, "sft")

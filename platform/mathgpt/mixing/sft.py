@@ -73,7 +73,7 @@ def rows_from_rendered(examples: list[tuple[list[int], list[int]]], max_length: 
 
 
 STATUS_COUNTS = {"truncated": "sft_truncated", "dropped": "sft_dropped",
-                 "no_assistant_tokens": "sft_no_assistant_tokens"}
+                 "no_assistant_tokens": "sft_no_assistant_tokens", "excluded_source": "sft_chats_excluded_by_source"}
 
 
 def sft_rows(tok: Any, chats: list[dict[str, Any]], max_length: int, overflow: str, pack: bool,
@@ -92,16 +92,21 @@ def sft_rows(tok: Any, chats: list[dict[str, Any]], max_length: int, overflow: s
 class RenderChatsUDF:
     """`map_batches` callable (pyarrow batches): one row per chat with its status, input_ids and loss_mask."""
 
-    def __init__(self, tokenizer: str, max_length: int, overflow: str):
+    def __init__(self, tokenizer: str, max_length: int, overflow: str, sources: list[str] | None = None):
         from mathgpt.mixing.tokenize import load_tokenizer
 
         self.tok, self.max_length, self.overflow = load_tokenizer(tokenizer), max_length, overflow
+        self.sources = set(sources) if sources is not None else None
 
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa
 
         out = []
-        for chat_id, messages in zip(batch.column("id").to_pylist(), batch.column("messages").to_pylist()):
+        for chat_id, messages, source in zip(batch.column("id").to_pylist(), batch.column("messages").to_pylist(),
+                                             batch.column("source").to_pylist()):
+            if self.sources is not None and source not in self.sources:
+                out.append(("excluded_source", [], []))  # counted, not rendered
+                continue
             try:
                 out.append(render_example(self.tok, messages, self.max_length, self.overflow))
             except ValueError as err:
