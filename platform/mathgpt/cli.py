@@ -91,6 +91,23 @@ def cmd_lab_world(args: argparse.Namespace) -> None:
     print(json.dumps(write_world(WorldConfig(seed=args.seed), args.out)))
 
 
+def cmd_lab_run(args: argparse.Namespace) -> None:
+    from mathgpt.config import load_recipe
+    from mathgpt.lab.grid import CELLS, RECIPES, run_grid
+    from mathgpt.lab.report import markdown
+
+    _init(load_recipe(RECIPES / "common.yaml"))
+    result = run_grid(args.out, args.seeds, args.quick, tuple(args.cells or CELLS))
+    print(markdown(result))
+
+
+def cmd_lab_report(args: argparse.Namespace) -> None:
+    from mathgpt.lab.grid import write_report
+    from mathgpt.lab.report import markdown
+
+    print(markdown(write_report(args.out)))
+
+
 def cmd_compare(args: argparse.Namespace) -> None:
     from mathgpt.evaluation.report import compare_runs
 
@@ -224,6 +241,15 @@ def build_parser() -> argparse.ArgumentParser:
     world.add_argument("--out", required=True, help="output folder or URI")
     world.add_argument("--seed", type=int, default=0)
     world.set_defaults(fn=cmd_lab_world)
+    grid = lab.add_parser("run", help="run the grid of cells (base, test, test+<method>, sft) over seeds, then report")
+    grid.add_argument("--out", default="runs/lab", help="the lab's folder (local)")
+    grid.add_argument("--seeds", type=int, default=3, help="seeds per cell")
+    grid.add_argument("--quick", action="store_true", help="a quarter of the budgets, 20 held-out problems a level")
+    grid.add_argument("--cells", nargs="*", help="a subset of the cells (default: all)")
+    grid.set_defaults(fn=cmd_lab_run)
+    rep = lab.add_parser("report", help="write report.md/json and the plot from the finished cells")
+    rep.add_argument("--out", default="runs/lab", help="the lab's folder")
+    rep.set_defaults(fn=cmd_lab_report)
 
     st = sub.add_parser("status", help="state and log tail of a submitted job")
     st.add_argument("job_id")

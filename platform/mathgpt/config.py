@@ -350,6 +350,7 @@ class BenchmarkRun(StrictModel):
 
     name: str = Field(..., description="Registered benchmark name (gsm8k, math, svamp, ...).")
     limit: int | None = Field(None, ge=1, description="Evaluate the first N problems only.")
+    limit_per_level: int | None = Field(None, ge=1, description="Evaluate the first N problems of each level only.")
     max_tokens: int | None = Field(None, ge=1, description="Override the benchmark's max tokens.")
 
 

@@ -46,6 +46,18 @@ def build_requests(bench_name: str, problems: list[dict[str, Any]], mode: Mode, 
     return rows
 
 
+def first_per_level(problems: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """The first n problems of each level (problems without a level count as one level), in their order."""
+    seen: dict[Any, int] = {}
+    kept = []
+    for p in problems:
+        level = p.get("level")
+        if seen.get(level, 0) < n:
+            seen[level] = seen.get(level, 0) + 1
+            kept.append(p)
+    return kept
+
+
 def grade_prediction(row: dict[str, Any]) -> dict[str, Any]:
     """Attach the extracted answer and verdict to an engine output row. A grader failure marks the row (wrong,
     with the reason in `error`, counted in the report) instead of failing the stage and its generations."""
@@ -90,6 +102,8 @@ def run_evaluation(cfg: EvaluationConfig, model_path: str, out_dir: str, name: s
             if exists(join(out_dir, "predictions", f"{run.name}.parquet")):
                 continue
             problems = load_benchmark(run.name, run.limit, rejects_dir=join(out_dir, "rejects"))
+            if run.limit_per_level:
+                problems = first_per_level(problems, run.limit_per_level)
             pending.append(run.name)
             requests += build_requests(run.name, problems, mode, cfg.n, cfg.temperature, run.max_tokens)
         if requests:

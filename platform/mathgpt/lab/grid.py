@@ -1,0 +1,125 @@
+"""The lab grid: the paper's comparisons as cells, each run through the platform's own stages, several seeds.
+
+Layout under the lab's folder (`--out`, default runs/lab):
+
+- `pretrain/`: the base model (recipes/lab/pretrain.yaml: curate, mix, train_cpt from the tiny model's random
+  initialisation), made once and reused while its recipe is unchanged;
+- `shared/`: synthesis (the lab's programmatic teacher and student) and curation, made once: they do not
+  depend on the seed (the engines' randomness comes from the request ids);
+- `seed-<n>/<cell>/`: one run directory per cell and seed, whose `synthesis` and `curate` are links to
+  `shared/` (the pipeline checks that they were made with the cell's own settings) and whose mix, training and
+  evaluation are its own. The sft cell starts its SFT from the same seed's base cell CPT model;
+- `report.md`, `report.json`, `accuracy_by_level.png`: `mathgpt lab report` (also written after a run).
+
+A re-run skips what is complete, like every pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from mathgpt.config import Recipe, load_recipe
+from mathgpt.errors import StageError
+from mathgpt.io import exists, join, read_parquet_rows, write_text
+from mathgpt.paths import REPO_ROOT
+
+RECIPES = REPO_ROOT / "recipes" / "lab"
+CELLS = ("base", "test", "test-rd", "test-qe", "test-re", "test-ta", "sft")
+REPORT_NAMES = {"test-rd": "test+rd", "test-qe": "test+qe", "test-re": "test+re", "test-ta": "test+ta"}
+# --quick: the same grid at a quarter of the budgets, one seed, 20 held-out problems per level.
+QUICK = {"mixing.total_tokens": 300_000, "training.cpt.max_steps": 37, "training.sft.max_steps": 18,
+         "evaluation.benchmarks": [{"name": "lab", "max_tokens": 160, "limit_per_level": 20}],
+         "synthesis.seeds": [{"name": "lab_train", "path": "lab://train.jsonl", "loader": "math", "limit": 300}],
+         "synthesis.shard_size": 300}
+
+
+def _recipe(name: str, run_dir: str, quick: bool, extra: dict[str, Any] | None = None) -> Recipe:
+    overrides = {**(QUICK if quick else {}), "run_dir": run_dir, **(extra or {})}
+    return load_recipe(RECIPES / f"{name}.yaml", overrides)
+
+
+def _run(recipe: Recipe) -> None:
+    from mathgpt.pipeline import run_pipeline
+
+    run_pipeline(recipe)
+
+
+def _link(target: str, link: str) -> None:
+    """`link` -> `target` (a local lab folder): a cell reads the shared synthesis and curation in place."""
+    if os.path.islink(link):
+        if os.readlink(link) == target:
+            return
+        os.unlink(link)
+    elif os.path.exists(link):
+        raise StageError(f"{link} exists and is not a link to {target}; remove it or use another --out")
+    os.makedirs(os.path.dirname(link), exist_ok=True)
+    os.symlink(target, link)
+
+
+def cell_recipe(cell: str, out: str, seed: int, base_model: str, quick: bool) -> Recipe:
+    """A cell's recipe for one seed: its run directory, the seed of its mixture and training, the base model."""
+    run_dir = join(out, f"seed-{seed}", cell)
+    extra: dict[str, Any] = {"name": f"lab-{cell}-seed{seed}", "mixing.seed": seed, "training.cpt.seed": seed,
+                             "training.sft.seed": seed, "training.cpt.model": base_model}
+    if cell == "sft":
+        extra["training.sft.model"] = join(out, f"seed-{seed}", "base", "train_cpt", "model")
+    return _recipe(cell, run_dir, quick, extra)
+
+
+def run_grid(out: str, seeds: int = 3, quick: bool = False, cells: tuple[str, ...] = CELLS) -> dict[str, Any]:
+    """Run every cell for every seed (complete work is skipped), then write the report."""
+    out = str(Path(out).resolve())
+    unknown = sorted(set(cells) - set(CELLS))
+    if unknown:
+        raise StageError(f"unknown lab cell(s) {unknown}; the grid has {list(CELLS)}")
+    if "sft" in cells and "base" not in cells:
+        raise StageError("the sft cell starts from the base cell's CPT model: run base too")
+    started = time.time()
+    pretrain = _recipe("pretrain", join(out, "pretrain"), quick)
+    _run(pretrain)
+    base_model = join(pretrain.resolved_run_dir, "train_cpt", "model")
+    shared = _recipe("common", join(out, "shared"), quick, {"stages": ["synthesize", "curate"]})
+    _run(shared)
+    for seed in range(seeds):
+        for cell in (c for c in CELLS if c in cells):
+            recipe = cell_recipe(cell, out, seed, base_model, quick)
+            for stage in ("synthesis", "curate"):
+                _link(join(shared.resolved_run_dir, stage), join(recipe.resolved_run_dir, stage))
+            _run(recipe)
+    wall = time.time() - started
+    write_text(json.dumps({"wall_s": wall, "seeds": seeds, "quick": quick, "cells": list(cells)}),
+               join(out, "grid.json"))
+    return write_report(out)
+
+
+def collect(out: str) -> dict[str, dict[int, list[dict[str, Any]]]]:
+    """Every finished cell's held-out predictions: report name -> seed -> rows."""
+    runs: dict[str, dict[int, list[dict[str, Any]]]] = {}
+    for seed_dir in sorted(Path(out).glob("seed-*")):
+        seed = int(seed_dir.name.split("-", 1)[1])
+        for cell in CELLS:
+            stage = "train_sft" if cell == "sft" else "train_cpt"
+            preds = join(str(seed_dir), cell, "eval", stage, "predictions", "lab.parquet")
+            if exists(preds):
+                runs.setdefault(REPORT_NAMES.get(cell, cell), {})[seed] = read_parquet_rows(preds)
+    return runs
+
+
+def write_report(out: str) -> dict[str, Any]:
+    """report.md, report.json and accuracy_by_level.png from the cells that have finished."""
+    from mathgpt.lab.report import findings, markdown, plot, scores
+
+    per_run = collect(out)
+    if not per_run:
+        raise StageError(f"{out}: no finished lab cell (no seed-*/<cell>/eval/*/predictions/lab.parquet)")
+    result = findings({name: scores(seeds) for name, seeds in per_run.items()})
+    grid = join(out, "grid.json")
+    wall = json.loads(Path(grid).read_text())["wall_s"] if exists(grid) else None
+    write_text(markdown(result, wall), join(out, "report.md"))
+    write_text(json.dumps(result, indent=2, default=str), join(out, "report.json"))
+    plot(result, join(out, "accuracy_by_level.png"))
+    return result

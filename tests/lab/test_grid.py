@@ -1,0 +1,42 @@
+"""The lab grid's plan: one recipe per cell and seed, sharing what does not depend on the seed."""
+
+import pytest
+
+from mathgpt.errors import StageError
+from mathgpt.evaluation.job import first_per_level
+from mathgpt.lab.grid import CELLS, QUICK, cell_recipe, run_grid
+from mathgpt.pipeline import stage_settings
+
+
+def test_cells_differ_only_in_their_mixture_and_share_synthesis_and_curation(tmp_path):
+    recipes = {c: cell_recipe(c, str(tmp_path), 1, "/models/lab-base", quick=False) for c in CELLS}
+    shared = {c: (stage_settings(r, "synthesize"), r.curation) for c, r in recipes.items()}
+    assert all(v == shared["base"] for v in shared.values())  # so one shared synthesis/curation serves all
+    kinds = {c: sorted(m.kind for m in r.mixing.components) for c, r in recipes.items()}
+    assert kinds["base"] == ["general", "math_corpus"]
+    assert kinds["test"] == ["general", "math_corpus", "problem_solving"]
+    assert kinds["test-ta"] == ["general", "math_corpus", "problem_solving", "synthetic/tutorship_amplification"]
+    budgets = {c: r.mixing.total_tokens for c, r in recipes.items()}
+    assert len(set(budgets.values())) == 1  # every cell: the same token budget
+    synthetic = {c: [m.weight for m in r.mixing.components if m.kind.startswith("synthetic/")]
+                 for c, r in recipes.items() if c.startswith("test-")}
+    assert set(map(tuple, synthetic.values())) == {(0.25,)}  # every method: the same synthetic budget
+    r = recipes["sft"]
+    assert r.training.sft.model == str(tmp_path / "seed-1/base/train_cpt/model") and "train_cpt" not in r.stages
+    assert r.mixing.sft.sources == ["lab_train"] and r.evaluation.models == ["train_sft"]
+    assert recipes["test"].training.cpt.model == "/models/lab-base" and recipes["test"].mixing.seed == 1
+    assert recipes["test"].resolved_run_dir == str(tmp_path / "seed-1/test")
+    quick = cell_recipe("test", str(tmp_path), 0, "m", quick=True)
+    assert quick.mixing.total_tokens == QUICK["mixing.total_tokens"] and quick.evaluation.benchmarks[0].limit_per_level
+
+
+def test_bad_cell_lists_are_refused_before_anything_runs(tmp_path):
+    with pytest.raises(StageError, match="unknown lab cell"):
+        run_grid(str(tmp_path), cells=("test", "nope"))
+    with pytest.raises(StageError, match="run base too"):
+        run_grid(str(tmp_path), cells=("sft",))
+
+
+def test_first_per_level_keeps_order():
+    probs = [{"id": i, "level": lv} for i, lv in enumerate([1, 1, 1, 2, 2, 3])]
+    assert [p["id"] for p in first_per_level(probs, 2)] == [0, 1, 3, 4, 5]
