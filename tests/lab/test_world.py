@@ -1,5 +1,6 @@
 """The lab's procedural world: deterministic, exact, learnable-sized, with a held-out split training never sees."""
 
+import json
 import re
 
 from mathgpt.datasets import math_problem
@@ -100,3 +101,11 @@ def test_the_world_is_a_data_path_and_its_heldout_split_a_benchmark(tmp_path, mo
     assert shots.count("####") == 4 and "\n\nProblem:" in stop
     assert not any(re.search(rf"\b{n}\b", shots) for n in HELDOUT_NAMES)  # exemplars are training problems
     assert any(n in shots for n in TRAIN_NAMES)
+
+
+def test_every_prefix_of_a_split_file_has_every_level(tmp_path):
+    """A source's `limit` takes a prefix: seeds or a quick evaluation must not be all level 1."""
+    write_world(SMALL, str(tmp_path))
+    rows = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
+    assert [r["level"] for r in rows[:12]] == [1, 2, 3, 4, 5, 6] * 2
+    assert sorted(r["id"] for r in rows) == sorted(p.id for p in problems(SMALL, "train"))

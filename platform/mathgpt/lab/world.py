@@ -197,8 +197,19 @@ def math_corpus(cfg: WorldConfig) -> Iterator[dict[str, object]]:
         yield {"id": f"lab-corpus-{i:05d}", "text": " ".join(lines)}
 
 
+def interleaved(split: list[WorldProblem]) -> list[WorldProblem]:
+    """The problems level by level in turn (L1, L2, ..., L6, L1, ...): every prefix of the file (a source's
+    `limit`) has each level in equal measure."""
+    by_level: dict[int, list[WorldProblem]] = {}
+    for p in split:
+        by_level.setdefault(p.level, []).append(p)
+    columns = [by_level[level] for level in sorted(by_level)]
+    return [col[i] for i in range(max(map(len, columns), default=0)) for col in columns if i < len(col)]
+
+
 def write_world(cfg: WorldConfig, out_dir: str) -> dict[str, object]:
-    """Write train.jsonl, heldout.jsonl (Problem records, `math` loader), math_corpus.jsonl and world.json."""
+    """Write train.jsonl, heldout.jsonl (Problem records, `math` loader, levels interleaved), math_corpus.jsonl
+    and world.json."""
     from dataclasses import asdict
 
     from mathgpt.io import join, write_json, write_jsonl
@@ -206,8 +217,8 @@ def write_world(cfg: WorldConfig, out_dir: str) -> dict[str, object]:
     train, heldout = list(problems(cfg, "train")), list(problems(cfg, "heldout"))
     check_splits(train, heldout)
     corpus = list(math_corpus(cfg))
-    write_jsonl([p.record() for p in train], join(out_dir, "train.jsonl"))
-    write_jsonl([p.record() for p in heldout], join(out_dir, "heldout.jsonl"))
+    write_jsonl([p.record() for p in interleaved(train)], join(out_dir, "train.jsonl"))
+    write_jsonl([p.record() for p in interleaved(heldout)], join(out_dir, "heldout.jsonl"))
     write_jsonl(corpus, join(out_dir, "math_corpus.jsonl"))
     summary = {"config": asdict(cfg), "train": len(train), "heldout": len(heldout), "math_corpus": len(corpus)}
     write_json(summary, join(out_dir, "world.json"))
