@@ -96,7 +96,8 @@ def parse_problem(text: str) -> Parsed | None:
 
 def solve(problem: Parsed, rng: random.Random | None = None, error_rate: float = 0.0) -> list[Worked]:
     """The worked steps in the problem's order. With `rng` and `error_rate` > 0, each step may carry one slip,
-    and every later step builds on the wrong count it produced. No count goes below zero."""
+    and every later step builds on the wrong count it produced (halving an odd count rounds down, and a
+    count made wrong earlier may go below zero, as a student would write it)."""
     counts = {problem.first: problem.start}
     worked: list[Worked] = []
     for rel in problem.relations:
