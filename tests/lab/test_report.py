@@ -57,3 +57,10 @@ def test_seeds_must_cover_the_same_problems():
     with pytest.raises(ValueError, match="seed 1 has predictions for 1 problems"):
         scores({0: [{"problem_id": "a", "level": 1, "correct": True}, {"problem_id": "b", "level": 1, "correct": 0}],
                 1: [{"problem_id": "a", "level": 1, "correct": True}]})
+
+
+def test_all_wrong_runs_keep_an_honest_interval():
+    zero = _run([0.0] * 6, seeds=(0,), per_level=20)
+    stats = findings({"test": zero, "base": zero})
+    lo, hi = stats["runs"]["test"]["levels"][1]["ci"]
+    assert lo == 0.0 and 0.1 < hi < 0.2  # Wilson's upper bound for 0 of 20, not the bootstrap's 0

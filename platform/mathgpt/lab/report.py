@@ -3,7 +3,8 @@
 Input: for every grid cell (run) and seed, the graded predictions of the held-out `lab` benchmark (rows with
 `problem_id`, `level`, `correct`). Intervals come from a two-level bootstrap: each replicate draws the seeds
 with replacement, then the problems with replacement (the same problems for every seed of the replicate),
-so they cover both the training noise across seeds and the sampling of held-out problems.
+so they cover both the training noise across seeds and the sampling of held-out problems; where the Wilson
+interval of the pooled outcomes is wider (always at 0 % or 100 %, where a bootstrap collapses), it is used.
 
 A verdict compares two runs' 95 % intervals of average accuracy: `holds` when the paper's better run's interval
 lies entirely above the other's, `reversed` when it lies entirely below, `inconclusive` when they overlap. The
@@ -64,18 +65,22 @@ def _interval(samples: np.ndarray) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def _stat(values: np.ndarray, draw_seed: int) -> dict[str, Any]:
+    """Accuracy and its 95 % interval: the bootstrap's, widened to the Wilson interval of the pooled outcomes
+    where that is wider (a bootstrap of all-wrong or all-right outcomes collapses to a point)."""
+    from mathgpt.evaluation.scoring import wilson_interval
+
+    lo, hi = _interval(_boot(values, *_draws(values.shape[0], values.shape[1], seed=draw_seed)))
+    w_lo, w_hi = wilson_interval(int(values.sum()), int(values.size))
+    return {"accuracy": float(values.mean()), "ci": (min(lo, w_lo), max(hi, w_hi)), "problems": int(values.shape[1])}
+
+
 def summarize_run(run: RunScores) -> dict[str, Any]:
     """Accuracy with its 95 % interval per level and on average."""
-    out: dict[str, Any] = {"seeds": run.seeds, "levels": {}}
-    for level in sorted(set(run.levels.tolist())):
-        sub = run.correct[:, run.levels == level]
-        draws = _draws(len(run.seeds), sub.shape[1], seed=level)
-        out["levels"][int(level)] = {"accuracy": float(sub.mean()), "ci": _interval(_boot(sub, *draws)),
-                                     "problems": int(sub.shape[1])}
-    draws = _draws(len(run.seeds), run.correct.shape[1])
-    out["average"] = {"accuracy": float(run.correct.mean()), "ci": _interval(_boot(run.correct, *draws)),
-                      "problems": int(run.correct.shape[1])}
-    return out
+    levels = sorted(set(run.levels.tolist()))
+    return {"seeds": run.seeds,
+            "levels": {int(level): _stat(run.correct[:, run.levels == level], level) for level in levels},
+            "average": _stat(run.correct, 0)}
 
 
 def compare(better: str, worse: str, runs: dict[str, RunScores], summary: dict[str, Any]) -> dict[str, Any]:
