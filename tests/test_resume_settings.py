@@ -7,8 +7,8 @@ import pytest
 
 from mathgpt.config import parse_recipe
 from mathgpt.errors import StageError
-from mathgpt.fingerprint import changed_keys, settings
-from mathgpt.pipeline import run_pipeline, settings_problem
+from mathgpt.fingerprint import changed_keys, mismatch, settings
+from mathgpt.pipeline import run_pipeline
 
 
 def _recipe(tmp_path: Path, shard_size: int = 6, batch_size: int = 16):
@@ -49,6 +49,6 @@ def test_changed_inputs_and_nested_keys_are_named():
                                 "concurrency": [2, 8]}), "inputs": {"curate": "bbb"}}
     assert changed_keys(had, want) == ['inputs.curate: "aaa" -> "bbb"',
                                        "mixing.components[0].weight: 0.5 -> 0.6"]
-    problem = settings_problem({"settings": had}, want)
+    problem = mismatch({"settings": had}, want)
     assert problem.startswith('input curate: "aaa" -> "bbb"') and "concurrency" not in problem
-    assert settings_problem({"settings": had}, had) is None and settings_problem({}, want) is None
+    assert mismatch({"settings": had}, had) is None and mismatch({}, want) is None

@@ -54,6 +54,22 @@ def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix or '<value>'}: {_short(old)} -> {_short(new)}"]
 
 
+def stamp(made_with: dict[str, Any]) -> dict[str, Any]:
+    """The fields a record (a manifest, a done marker) keeps: the settings it was made with and their sha256."""
+    return {"settings": made_with, "fingerprint": fingerprint(made_with)}
+
+
+def mismatch(record: dict[str, Any], want: dict[str, Any]) -> str | None:
+    """Why finished work, whose record was stamped with its settings, does not belong to `want`: the changed
+    keys (five at most; an input's fingerprint named `input <stage>`). None when it belongs, or when the record
+    predates settings (the caller says so)."""
+    had = record.get("settings")
+    if had is None or fingerprint(had) == fingerprint(want):
+        return None
+    named = [c.replace("inputs.", "input ", 1) if c.startswith("inputs.") else c for c in changed_keys(had, want)]
+    return "; ".join(named[:5]) + (f"; and {len(named) - 5} more" if len(named) > 5 else "")
+
+
 def _short(value: Any) -> str:
     text = json.dumps(value, default=str)
     return text if len(text) <= 80 else text[:77] + "..."

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from mathgpt import __version__
-from mathgpt.fingerprint import current, fingerprint
+from mathgpt.fingerprint import current, stamp
 from mathgpt.io import exists, join, read_json, write_json
 
 MANIFEST = "manifest.json"
@@ -32,9 +32,7 @@ class StageRecord:
                "started": self.started, "finished": time.time(), "seconds": round(time.time() - self.started, 3),
                "config": self.config, "inputs": self.inputs, "outputs": self.outputs, "counts": self.counts}
         made_with = current()
-        if made_with is not None:
-            doc["settings"], doc["fingerprint"] = made_with, fingerprint(made_with)
-        return doc
+        return doc if made_with is None else {**doc, **stamp(made_with)}
 
 
 def is_complete(stage_dir: str) -> bool:

@@ -15,7 +15,7 @@ from rich.table import Table
 from mathgpt.config import STAGES, Recipe, dump_recipe
 from mathgpt.errors import StageError
 from mathgpt.dirs import delete_dir, published
-from mathgpt.fingerprint import changed_keys, fingerprint, making, settings
+from mathgpt.fingerprint import making, mismatch, settings
 from mathgpt.io import join, write_text
 from mathgpt.manifest import is_complete, load_manifest, stage_record
 from mathgpt.models import check_model_ref
@@ -168,16 +168,6 @@ def stage_settings(recipe: Recipe, stage: str) -> dict[str, Any]:
     return {SECTIONS[stage]: settings(section.model_dump(mode="json")), "inputs": inputs}
 
 
-def settings_problem(manifest: dict[str, Any], want: dict[str, Any]) -> str | None:
-    """Why a finished stage's output does not belong to this run's settings; None when it does."""
-    had = manifest.get("settings")
-    if had is None or fingerprint(had) == fingerprint(want):
-        return None
-    changes = changed_keys(had, want)
-    named = [c.replace("inputs.", "input ", 1) if c.startswith("inputs.") else c for c in changes]
-    return "; ".join(named[:5]) + (f"; and {len(named) - 5} more" if len(named) > 5 else "")
-
-
 def _run_stages(recipe: Recipe, from_stage: str | None, only: str | None) -> dict[str, Any]:
     run_dir = recipe.resolved_run_dir
     text = dump_recipe(recipe)
@@ -195,7 +185,7 @@ def _run_stages(recipe: Recipe, from_stage: str | None, only: str | None) -> dic
         want = stage_settings(recipe, stage)
         if is_complete(out) and not redo:
             manifest = load_manifest(out)
-            problem = settings_problem(manifest, want)
+            problem = mismatch(manifest, want)
             if problem:
                 raise StageError(f"{stage}: {out} was made with other settings than this run's: {problem}. "
                                  f"Rerun with --from {stage} to redo it and every later stage, or restore the "

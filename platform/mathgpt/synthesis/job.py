@@ -13,7 +13,7 @@ from mathgpt.config import SynthesisConfig
 from mathgpt.datasets import load_problems
 from mathgpt.engines.shared import shared_engines
 from mathgpt.errors import StageError
-from mathgpt.fingerprint import changed_keys, fingerprint, settings
+from mathgpt.fingerprint import fingerprint, mismatch, settings, stamp
 from mathgpt.io import exists, join, read_json, write_json, write_jsonl, write_parquet
 from mathgpt.manifest import stage_record
 from mathgpt.models import check_model_ref
@@ -57,15 +57,13 @@ def shard_settings(cfg: SynthesisConfig, method_cfg: Any, shard: list[dict[str, 
 
 def check_done_shard(marker: dict[str, Any], want: dict[str, Any], method: str, idx: int, path: str) -> None:
     """Refuse a finished shard that was made with other settings (audit M4: it would be reused silently)."""
-    had = marker.get("settings")
-    if had is None or marker.get("fingerprint") == fingerprint(want):
-        if had is None:
-            log.warning("%s: no settings fingerprint (made by an older version); reusing it unchecked", path)
-        return
-    changes = changed_keys(had, want)
-    raise StageError(f"{method} shard {idx} ({path}) was made with other settings than this run's: "
-                     f"{'; '.join(changes[:5])}. Rerun with --from synthesize to redo the stage, or restore the "
-                     "settings it was made with")
+    if "settings" not in marker:
+        log.warning("%s: no settings fingerprint (made by an older version); reusing it unchecked", path)
+    problem = mismatch(marker, want)
+    if problem:
+        raise StageError(f"{method} shard {idx} ({path}) was made with other settings than this run's: "
+                         f"{problem}. Rerun with --from synthesize to redo the stage, or restore the settings it "
+                         "was made with")
 
 
 def run_method_shard(name: str, method_cfg: Any, shard: list[dict[str, Any]], ctx: SynthesisContext,
@@ -80,7 +78,7 @@ def run_method_shard(name: str, method_cfg: Any, shard: list[dict[str, Any]], ct
     write_jsonl(ctx.rejects, paths["rejects"])
     write_parquet(samples, paths["samples"], SAMPLE)
     counts = {**vars(ctx.counts), "samples": len(samples), "problems": len(shard)}
-    marker = counts if made_with is None else {**counts, "settings": made_with, "fingerprint": fingerprint(made_with)}
+    marker = counts if made_with is None else {**counts, **stamp(made_with)}
     write_json(marker, paths["done"])  # written last: the shard counts only once this exists
     return counts
 
