@@ -43,6 +43,8 @@ def test_cross_field_rules():
         parse_recipe({"name": "x", "stages": ["mix", "curate"]})
     with pytest.raises(ConfigError, match="base_url"):
         parse_recipe({"name": "x", "synthesis": {"teacher": {"type": "http"}}})
+    with pytest.raises(ConfigError, match="train_sft needs SFT shards, but mixing.sft.enabled is false"):
+        parse_recipe({"name": "x", "stages": ["mix", "train_sft"], "mixing": {"sft": {"enabled": False}}})
     src = {"name": "web", "path": "x.jsonl", "kind": "general"}
     with pytest.raises(ConfigError, match=r"source names must be unique .*\['web'\]"):
         parse_recipe({"name": "x", "curation": {"corpora": [src, {**src, "path": "y.jsonl"}]}})

@@ -299,6 +299,10 @@ class MixingConfig(StrictModel):
     last_partial: Literal["drop", "pad"] = Field("pad", description="The last partial sequence.")
     shard_rows: int = Field(1024, ge=1, description="Packed sequences per output shard.")
     seed: int = Field(0, description="Sampling/shuffle seed.")
+    tokenized_dir: str | None = Field(
+        None, description="Where the tokenized documents go (default: the mix stage's `tokenized/`). Several "
+        "mixtures of the same curated documents and tokenizer, run one after another, can share one folder and "
+        "tokenize once (the lab's grid does).")
     sft: SFTConfig = Field(default_factory=SFTConfig, description="SFT set.")
     concurrency: Concurrency = Field((1, 4), description=CPU_POOL_HELP)
 
@@ -437,6 +441,8 @@ class Recipe(StrictModel):
             raise ValueError(f"stages must follow the order {list(STAGES)}")
         if "sft" in self.training.cpt.model:
             raise ValueError("training.cpt.model cannot start from the SFT stage")
+        if "train_sft" in self.stages and "mix" in self.stages and not self.mixing.sft.enabled:
+            raise ValueError("train_sft needs SFT shards, but mixing.sft.enabled is false")
         return self
 
     @property

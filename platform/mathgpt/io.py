@@ -67,6 +67,11 @@ def join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *parts]) if is_uri(base) else str(Path(base, *parts))
 
 
+def canonical(path: str) -> str:
+    """A local path with its links resolved (the same folder always has the same name); a URI as it is."""
+    return path if is_uri(path) else os.path.realpath(path)
+
+
 def list_files(path: str, suffixes: tuple[str, ...] = (".jsonl", ".parquet")) -> list[str]:
     """A file itself, or the sorted files with the given suffixes under a folder."""
     fs, inner = filesystem(path)

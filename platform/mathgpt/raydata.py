@@ -13,16 +13,27 @@ def map_file_to_parquet(src: str, columns: list[str], udf: type, kwargs: dict[st
     """Stream a Parquet file (or a folder of them) through `udf` actors into Parquet files under out_dir, once.
 
     A marker written last records the inputs (path, size, mtime of each file, rows) and `stamp` (the UDF's
-    settings); a re-run that finds the same marker skips the work, anything else starts out_dir over. The
-    output must have one row per input row (checked).
+    settings); a re-run that finds the same marker skips the work, anything else starts out_dir over. Local
+    inputs are named by their real path, so that runs reading one folder through links (the lab's cells) share
+    the work. The output must have one row per input row (checked).
     """
     import ray.data
 
-    from mathgpt.io import clear_dir, exists, files_stamp, join, list_files, parquet_rows, read_json, write_json
+    from mathgpt.io import (
+        canonical,
+        clear_dir,
+        exists,
+        files_stamp,
+        join,
+        list_files,
+        parquet_rows,
+        read_json,
+        write_json,
+    )
 
-    inputs = list_files(src, (".parquet",))
+    inputs = list_files(canonical(src), (".parquet",))
     rows_in = parquet_rows(inputs)
-    marker_body = {"input": src, "files": files_stamp(inputs), "rows": rows_in, **stamp}
+    marker_body = {"input": canonical(src), "files": files_stamp(inputs), "rows": rows_in, **stamp}
     marker = join(out_dir, "_COMPLETE.json")
     if exists(marker) and read_json(marker) == marker_body:
         return list_files(out_dir, (".parquet",))

@@ -101,3 +101,19 @@ def test_sft_shards_equal_rendering_in_one_process_and_every_chat_is_counted(ray
     assert counts["sft_rows"] == len(want) and counts["sft_chats_in"] == 41
     assert counts["sft_dropped"] == want_counts["sft_dropped"] > 0 and counts["sft_no_assistant_tokens"] == 1
     assert counts["sft_assistant_tokens"] == sum(sum(r["loss_mask"]) for r in want)
+
+
+def test_mixtures_of_one_curation_share_one_tokenization_even_through_links(ray_local, curated, tmp_path):
+    """The lab's cells read one curation through links; with `tokenized_dir` they tokenize it once."""
+    shared = tmp_path / "tokenized"
+    first = run_mixing(_cfg(tokenized_dir=str(shared)), str(curated), str(tmp_path / "a"))
+    marker = shared / "_COMPLETE.json"
+    stamp = marker.stat().st_mtime_ns, sorted(p.stat().st_mtime_ns for p in shared.glob("*.parquet"))
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "curate").symlink_to(curated)
+    second = run_mixing(_cfg(tokenized_dir=str(shared), seed=8), str(tmp_path / "b" / "curate"), str(tmp_path / "b"))
+    assert (marker.stat().st_mtime_ns, sorted(p.stat().st_mtime_ns for p in shared.glob("*.parquet"))) == stamp
+    own = run_mixing(_cfg(seed=8), str(curated), str(tmp_path / "c"))  # its own tokenized/: the same shards
+    assert _rows(tmp_path / "b") == _rows(tmp_path / "c") and second["sequences"] == own["sequences"]
+    assert first["documents_in"] == second["documents_in"] == 90
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["outputs"]["tokenized"] == str(shared)

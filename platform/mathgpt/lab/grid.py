@@ -5,7 +5,8 @@ Layout under the lab's folder (`--out`, default runs/lab):
 - `pretrain/`: the base model (recipes/lab/pretrain.yaml: curate, mix, train_cpt from the tiny model's random
   initialisation), made once and reused while its recipe is unchanged;
 - `shared/`: synthesis (the lab's programmatic teacher and student) and curation, made once: they do not
-  depend on the seed (the engines' randomness comes from the request ids);
+  depend on the seed (the engines' randomness comes from the request ids); `shared/tokenized/` holds the
+  curated documents tokenized once, which every cell's mix reads;
 - `seed-<n>/<cell>/`: one run directory per cell and seed, whose `synthesis` and `curate` are links to
   `shared/` (the pipeline checks that they were made with the cell's own settings) and whose mix, training and
   evaluation are its own. The sft cell starts its SFT from the same seed's base cell CPT model;
@@ -25,6 +26,7 @@ from typing import Any
 from mathgpt.config import Recipe, load_recipe
 from mathgpt.errors import StageError
 from mathgpt.io import exists, join, read_parquet_rows, write_text
+from mathgpt.lab.leakage import find_heldout, heldout_questions
 from mathgpt.paths import REPO_ROOT
 
 RECIPES = REPO_ROOT / "recipes" / "lab"
@@ -64,7 +66,8 @@ def cell_recipe(cell: str, out: str, seed: int, base_model: str, quick: bool) ->
     """A cell's recipe for one seed: its run directory, the seed of its mixture and training, the base model."""
     run_dir = join(out, f"seed-{seed}", cell)
     extra: dict[str, Any] = {"name": f"lab-{cell}-seed{seed}", "mixing.seed": seed, "training.cpt.seed": seed,
-                             "training.sft.seed": seed, "training.cpt.model": base_model}
+                             "training.sft.seed": seed, "training.cpt.model": base_model,
+                             "mixing.tokenized_dir": join(out, "shared", "tokenized")}
     if cell == "sft":
         extra["training.sft.model"] = join(out, f"seed-{seed}", "base", "train_cpt", "model")
     return _recipe(cell, run_dir, quick, extra)
@@ -79,8 +82,10 @@ def run_grid(out: str, seeds: int = 3, quick: bool = False, cells: tuple[str, ..
     if "sft" in cells and "base" not in cells:
         raise StageError("the sft cell starts from the base cell's CPT model: run base too")
     started = time.time()
+    questions = heldout_questions()
     pretrain = _recipe("pretrain", join(out, "pretrain"), quick)
     _run(pretrain)
+    check_mixture(pretrain, questions)
     base_model = join(pretrain.resolved_run_dir, "train_cpt", "model")
     shared = _recipe("common", join(out, "shared"), quick, {"stages": ["synthesize", "curate"]})
     _run(shared)
@@ -90,10 +95,23 @@ def run_grid(out: str, seeds: int = 3, quick: bool = False, cells: tuple[str, ..
             for stage in ("synthesis", "curate"):
                 _link(join(shared.resolved_run_dir, stage), join(recipe.resolved_run_dir, stage))
             _run(recipe)
+            check_mixture(recipe, questions)
     wall = time.time() - started
     write_text(json.dumps({"wall_s": wall, "seeds": seeds, "quick": quick, "cells": list(cells)}),
                join(out, "grid.json"))
     return write_report(out)
+
+
+def check_mixture(recipe: Recipe, questions: dict[str, str]) -> dict[str, Any]:
+    """Search the run's training mixture for held-out problems (`mathgpt.lab.leakage`); stop on any.
+    The result is kept as `heldout_check.json` in the run directory."""
+    result = find_heldout(join(recipe.resolved_run_dir, "mix"), recipe.mixing.tokenizer, questions)
+    write_text(json.dumps(result, indent=2), join(recipe.resolved_run_dir, "heldout_check.json"))
+    if result["found"]:
+        first = next(iter(result["found"].values()))[0]
+        raise StageError(f"{recipe.resolved_run_dir}: held-out problems in the training mixture "
+                         f"({ {k: len(v) for k, v in result['found'].items()} }, first {first}); the grid stops")
+    return result
 
 
 def collect(out: str) -> dict[str, dict[int, list[dict[str, Any]]]]:
@@ -119,7 +137,13 @@ def write_report(out: str) -> dict[str, Any]:
     result = findings({name: scores(seeds) for name, seeds in per_run.items()})
     grid = join(out, "grid.json")
     wall = json.loads(Path(grid).read_text())["wall_s"] if exists(grid) else None
-    write_text(markdown(result, wall), join(out, "report.md"))
+    paths = [*Path(out).glob("pretrain/heldout_check.json"), *sorted(Path(out).glob("seed-*/*/heldout_check.json"))]
+    checks = [json.loads(p.read_text()) for p in paths]
+    found = sum(len(v) for c in checks for v in c["found"].values())
+    result["heldout_check"] = {"mixtures": len(checks), "found": found}
+    note = (f"Held-out problems found, verbatim, in the {len(checks)} training mixtures (CPT streams and SFT rows, "
+            f"decoded): {found}.")
+    write_text(markdown(result, wall, (note,)), join(out, "report.md"))
     write_text(json.dumps(result, indent=2, default=str), join(out, "report.json"))
     plot(result, join(out, "accuracy_by_level.png"))
     return result

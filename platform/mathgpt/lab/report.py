@@ -155,13 +155,15 @@ def _cell(stat: dict[str, Any]) -> str:
     return f"{100 * stat['accuracy']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
-def markdown(result: dict[str, Any], wall_s: float | None = None) -> str:
-    """The report: the accuracy table (percent, 95 % intervals), then each finding's verdict with its numbers."""
+def markdown(result: dict[str, Any], wall_s: float | None = None, notes: tuple[str, ...] = ()) -> str:
+    """The report: the accuracy table (percent, 95 % intervals), then each finding's verdict with its numbers;
+    `notes` are lines set under the wall time."""
     runs = result["runs"]
     levels = sorted({lv for r in runs.values() for lv in r["levels"]})
     lines = ["# Lab report", ""]
     if wall_s is not None:
         lines += [f"Wall time of the grid: {wall_s / 60:.1f} min.", ""]
+    lines += [line for note in notes for line in (note, "")]
     lines += ["Held-out accuracy (%) per difficulty level (reasoning steps) and on average, with 95 % bootstrap "
               "intervals over seeds and problems.", "",
               "| run | seeds | " + " | ".join(f"L{lv}" for lv in levels) + " | average |",

@@ -52,11 +52,12 @@ def run_mixing(cfg: MixingConfig, curate_dir: str, out_dir: str) -> dict[str, An
     with stage_record(out_dir, "mix", cfg.model_dump(mode="json")) as record:
         documents = join(curate_dir, "documents")
         tok = load_tokenizer(cfg.tokenizer)
-        tokenized = tokenize_to_parquet(documents, cfg.tokenizer, join(out_dir, "tokenized"), cfg.concurrency)
+        tokenized_dir = cfg.tokenized_dir or join(out_dir, "tokenized")
+        tokenized = tokenize_to_parquet(documents, cfg.tokenizer, tokenized_dir, cfg.concurrency)
         cpt, cpt_counts = build_cpt_shards(cfg, tokenized, join(out_dir, "cpt"), tok.pad_token_id)
         record.inputs = {"documents": documents, "n_documents": cpt_counts["documents_in"]}
         counts: dict[str, Any] = dict(cpt_counts)
-        outputs: dict[str, Any] = {"cpt": cpt, "tokenized": join(out_dir, "tokenized")}
+        outputs: dict[str, Any] = {"cpt": cpt, "tokenized": tokenized_dir}
         if cfg.sft.enabled:
             outputs["sft"], sft_counts = build_sft_shards(cfg, join(curate_dir, "chats"), out_dir,
                                                           tok.pad_token_id)
