@@ -1,5 +1,8 @@
 """The demo recipe (cut down: tests/smalldemo.py) on a real 2-node Ray whose run directory is a bucket on a real S3 server (moto, 127.0.0.1).
 
+The run is killed mid-way (after curation) and resumed, not restarted: finished stages are skipped and left as
+they were.
+
 Each node (and the driver) has its own working directory, Ray temp dir, TMPDIR and model cache, so nothing
 can lean on one node's disk: models are built or fetched per node, every output goes to the bucket, and the
 training workers are spread over both nodes.
@@ -8,15 +11,17 @@ training workers are spread over both nodes.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
 from mathgpt.dirs import published, tree
-from mathgpt.io import join, read_json
+from mathgpt.io import exists, join, read_json, read_text
 from tests.localcluster import cluster_env, start_node, stop_cluster
 from tests.objstore import free_port, new_bucket
 from tests.smalldemo import write_small_demo
@@ -47,8 +52,26 @@ def test_demo_recipe_on_two_nodes_with_the_run_dir_in_a_bucket(s3):
             "training.sft.placement_strategy": "STRICT_SPREAD"})
         cmd = [sys.executable, "-m", "mathgpt.cli", "run", str(recipe)]
         driver_env = _node_env(base, driver)
+        # killed mid-way (the driver and everything it started), then resumed: finished stages are skipped
+        proc = subprocess.Popen(cmd, cwd=driver, env=driver_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)
+        deadline = time.time() + 900
+        while time.time() < deadline and not exists(join(run_dir, "curate", "manifest.json")):
+            assert proc.poll() is None, proc.stdout.read()[-6000:]
+            time.sleep(1)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert exists(join(run_dir, "curate", "manifest.json"))
+        assert not exists(join(run_dir, "train_sft", "manifest.json"))
+        synth_before = read_text(join(run_dir, "synthesis", "manifest.json"))
         out = subprocess.run(cmd, cwd=driver, env=driver_env, capture_output=True, text=True, timeout=1800)
         assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-6000:]
+        said = out.stdout + out.stderr  # the pipeline's console is stderr
+        assert "synthesize: complete, skipping" in said and "curate: complete, skipping" in said
+        assert read_text(join(run_dir, "synthesis", "manifest.json")) == synth_before
+        assert "evaluation report:" in said
+        for report in ("eval/train_sft/report.md", "eval/comparison.md"):
+            assert exists(join(run_dir, report)), report
 
         nodes = json.loads(subprocess.run(
             [sys.executable, "-c", "import json, ray; ray.init(address='127.0.0.1:%d', logging_level='ERROR'); "

@@ -34,25 +34,20 @@ def test_a_question_split_across_rows_and_shards_is_found_and_clean_mixtures_pas
 @pytest.mark.slow
 def test_leaked_heldout_problems_are_decontaminated_and_never_reach_the_mixture(ray_local, tmp_path):
     """A problem-solving source that carries five held-out problems next to training ones: curation against the
-    lab benchmark drops exactly those five, and the decoded mixture (CPT and SFT) holds none; without
-    decontamination the same check finds them, so it can fail."""
+    lab benchmark drops exactly those five, and the decoded mixture (CPT and SFT) holds none of the held-out
+    problems. (The test above shows that the same check finds one that got through.)"""
     train, _ = read_records(resolve_data_path("lab://train.jsonl"))
     heldout, _ = read_records(resolve_data_path("lab://heldout.jsonl"))
     write_jsonl(train[:60] + heldout[:5], str(tmp_path / "leaky.jsonl"))
-    questions = heldout_questions()
     source = {"name": "leaky", "path": str(tmp_path / "leaky.jsonl"), "loader": "math"}
+    cfg = CurationConfig(problem_solving=[source], include_synthesis=False, concurrency=1,
+                         decontamination={"ngram": 13, "action": "drop", "benchmarks": ["lab"]})
+    counts = run_curation(cfg, None, str(tmp_path / "curate"))
+    assert counts["contaminated_per_benchmark"] == {"lab": 5} and counts["documents_out"] == 60
     mixing = MixingConfig(components=[MixtureComponent(kind="problem_solving", weight=1.0)], total_tokens=20_000,
-                          seq_len=128, shard_rows=16, sft={"enabled": True, "max_length": 256, "pack": True})
-    found = {}
-    for guard in ("lab", None):
-        cfg = CurationConfig(problem_solving=[source], include_synthesis=False,
-                             decontamination={"ngram": 13, "action": "drop", "benchmarks": [guard] if guard else []})
-        counts = run_curation(cfg, None, str(tmp_path / f"curate-{guard}"))
-        run_mixing(mixing, str(tmp_path / f"curate-{guard}"), str(tmp_path / f"mix-{guard}"))
-        found[guard] = find_heldout(str(tmp_path / f"mix-{guard}"), "builtin:tiny", questions)
-        if guard:
-            assert counts["contaminated_per_benchmark"] == {"lab": 5} and counts["documents_out"] == 60
-    assert found["lab"]["found"] == {} and found["lab"]["sft_rows"] > 0
-    leaked = sorted(str(r["id"]) for r in heldout[:5])
-    assert sorted(found[None]["found"]["cpt"]) == leaked and sorted(found[None]["found"]["sft"]) == leaked
-    json.dumps(found)  # what the grid keeps as heldout_check.json
+                          seq_len=128, shard_rows=16, concurrency=1,
+                          sft={"enabled": True, "max_length": 256, "pack": True})
+    run_mixing(mixing, str(tmp_path / "curate"), str(tmp_path / "mix"))
+    result = find_heldout(str(tmp_path / "mix"), "builtin:tiny", heldout_questions())
+    assert result["found"] == {} and result["cpt_rows"] > 0 and result["sft_rows"] > 0
+    json.dumps(result)  # what the grid keeps as heldout_check.json

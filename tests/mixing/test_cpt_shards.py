@@ -43,7 +43,7 @@ def _rows(out):
 
 def _reference(out, cfg):
     """Packing the whole planned stream in one process, as the stage did before it was distributed."""
-    tokenized = {r["id"]: r for r in read_parquet_rows(str(out / "tokenized"))}
+    tokenized = {r["id"]: r for r in read_parquet_rows(cfg.tokenized_dir or str(out / "tokenized"))}
     ids = sorted(tokenized)
     rows, used, _ = mixture_picks([tokenized[i]["kind"] for i in ids], [tokenized[i]["n_tokens"] for i in ids], cfg)
     picks = [(ids[r], n) for r, n in zip(rows.tolist(), used.tolist())]
@@ -54,9 +54,11 @@ def _reference(out, cfg):
 
 
 def test_shards_equal_packing_the_whole_stream_in_one_process(ray_local, curated, tmp_path):
-    cfg = _cfg(last_partial="pad")
+    cfg = _cfg(last_partial="pad", tokenized_dir=str(tmp_path / "shared-tokens"))  # a folder mixtures can share
     out = tmp_path / "mix"
     counts = run_mixing(cfg, str(curated), str(out))
+    assert not (out / "tokenized").exists()
+    assert json.loads((out / "manifest.json").read_text())["outputs"]["tokenized"] == cfg.tokenized_dir
     rows = _rows(out)
     want, packer = _reference(out, cfg)
     assert len(rows) == len(want) and rows == [{k: r[k] for k in rows[0]} for r in want]
@@ -79,8 +81,12 @@ def test_rerun_packs_only_missing_shards_and_a_new_plan_repacks_all(ray_local, c
     assert again["shards_packed_this_run"] == 1 and _rows(out) == before
     assert {k: v for k, v in again.items() if k != "shards_packed_this_run"} == \
         {k: v for k, v in first.items() if k != "shards_packed_this_run"}
-    reseeded = run_mixing(_cfg(last_partial="drop", seed=8), str(curated), str(out))  # a different plan: no stale shard survives
-    assert reseeded["shards_packed_this_run"] == reseeded["shards"] and _rows(out) != before
+    marker = out / "tokenized" / "_COMPLETE.json"
+    tokenized_at = marker.stat().st_mtime_ns
+    (tmp_path / "elsewhere").symlink_to(curated)  # the same curation through a link (the lab's cells read it so)
+    reseeded = run_mixing(_cfg(last_partial="drop", seed=8), str(tmp_path / "elsewhere"), str(out))
+    assert reseeded["shards_packed_this_run"] == reseeded["shards"] and _rows(out) != before  # no stale shard
+    assert marker.stat().st_mtime_ns == tokenized_at  # ... and the documents were not tokenized again
     assert json.loads((out / "manifest.json").read_text())["counts"]["shards"] == reseeded["shards"]
 
 
@@ -102,18 +108,3 @@ def test_sft_shards_equal_rendering_in_one_process_and_every_chat_is_counted(ray
     assert counts["sft_dropped"] == want_counts["sft_dropped"] > 0 and counts["sft_no_assistant_tokens"] == 1
     assert counts["sft_assistant_tokens"] == sum(sum(r["loss_mask"]) for r in want)
 
-
-def test_mixtures_of_one_curation_share_one_tokenization_even_through_links(ray_local, curated, tmp_path):
-    """The lab's cells read one curation through links; with `tokenized_dir` they tokenize it once."""
-    shared = tmp_path / "tokenized"
-    first = run_mixing(_cfg(tokenized_dir=str(shared)), str(curated), str(tmp_path / "a"))
-    marker = shared / "_COMPLETE.json"
-    stamp = marker.stat().st_mtime_ns, sorted(p.stat().st_mtime_ns for p in shared.glob("*.parquet"))
-    (tmp_path / "b").mkdir()
-    (tmp_path / "b" / "curate").symlink_to(curated)
-    second = run_mixing(_cfg(tokenized_dir=str(shared), seed=8), str(tmp_path / "b" / "curate"), str(tmp_path / "b"))
-    assert (marker.stat().st_mtime_ns, sorted(p.stat().st_mtime_ns for p in shared.glob("*.parquet"))) == stamp
-    own = run_mixing(_cfg(seed=8), str(curated), str(tmp_path / "c"))  # its own tokenized/: the same shards
-    assert _rows(tmp_path / "b") == _rows(tmp_path / "c") and second["sequences"] == own["sequences"]
-    assert first["documents_in"] == second["documents_in"] == 90
-    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["outputs"]["tokenized"] == str(shared)

@@ -99,7 +99,7 @@ def test_shards_share_one_pipeline_per_round_with_identical_outputs(ray_local, t
 
     def run(out, shards_per_pipeline):
         built.clear()
-        cfg = SynthesisConfig.model_validate({**CFG, "methods": methods, "shard_size": 2,
+        cfg = SynthesisConfig.model_validate({**CFG, "methods": methods, "shard_size": 3,
                                               "shards_per_pipeline": shards_per_pipeline})
         summary = run_synthesis(cfg, str(out))
         files = {f"{p.parent.name}/{p.name}": p.read_bytes() for p in out.glob("*/*")
@@ -108,7 +108,7 @@ def test_shards_share_one_pipeline_per_round_with_identical_outputs(ray_local, t
 
     one_by_one, files_sequential, n_sequential = run(tmp_path / "sequential", 1)
     grouped, files_grouped, n_grouped = run(tmp_path / "grouped", 16)
-    assert n_sequential == 3 * 3 and n_grouped == 3  # 3 shards x (1 + 2 rounds) vs (1 + 2 rounds)
-    assert files_grouped == files_sequential and len(files_grouped) == 2 * 3 * 3
+    assert n_sequential == 2 * 3 and n_grouped == 3  # 2 shards x (1 + 2 rounds) vs (1 + 2 rounds)
+    assert files_grouped == files_sequential and len(files_grouped) == 2 * 3 * 2
     strip = lambda s: {m: {k: v for k, v in c.items() if k != "dir"} for m, c in s.items()}  # noqa: E731
     assert strip(grouped) == strip(one_by_one)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ def run_training(cfg: TrainConfig, stage: str, data_dir: str, out_dir: str, mode
                        "metrics_path": join(out_dir, "metrics.jsonl"), "tensorboard_dir": join(out_dir, "tensorboard"),
                        "checkpoint_root": join(out_dir, "ray", stage),
                        "fail_marker": join(out_dir, ".failed-once"), "workers_path": join(out_dir, "workers.json"),
-                       "fail_at_step": fail_at_step,
+                       "fail_at_step": fail_at_step, "submitted_at": time.time(),  # workers say how long they took
                        "attn_implementation": attention_implementation(cfg.use_gpu)}
         trainer = TorchTrainer(
             train_loop_per_worker, train_loop_config=loop_config,

@@ -190,15 +190,25 @@ def _record_placement(rank: int, world: int, path: str | None) -> None:
         write_json(sorted(everyone, key=lambda w: w["rank"]), path)
 
 
+def _phase_report(phases: dict[str, float]) -> str:
+    """`12.3 s (imports 4.1, engine 5.0, ...)`: the seconds from the worker's start to each phase's end."""
+    names = list(phases)
+    parts = ", ".join(f"{b} {phases[b] - phases[a]:.1f}" for a, b in zip(names, names[1:]))
+    return f"{phases[names[-1]] - phases[names[0]]:.1f} s ({parts})"
+
+
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """One Ray Train worker: build the DeepSpeed engine, resume, train to max_steps, checkpoint, export."""
     on_gpu = bool(config["use_gpu"])
     if not on_gpu:
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    phases, started_at = {"start": time.perf_counter()}, time.time()
     import deepspeed
     import torch
     import ray.train
     from transformers import AutoModelForCausalLM
+
+    phases["imports"] = time.perf_counter()
 
     cfg = TrainConfig.model_validate(config["train"])
     ctx = ray.train.get_context()
@@ -212,6 +222,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     model_path = resolve_model(config["model_path"])  # this node's copy: built, fetched from a URI, or local
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.bfloat16 if bf16 else torch.float32,
                                                  attn_implementation=attn)
+    phases["model"] = time.perf_counter()
     if cfg.activation_checkpointing:
         model.gradient_checkpointing_enable()
     n_params = sum(p.numel() for p in model.parameters())
@@ -225,6 +236,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         model=model, optimizer=optimizer, model_parameters=groups if cfg.offload else None, config=ds_config,
         lr_scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_multiplier(s, cfg)),
         dist_init_required=False)
+    phases["engine"] = time.perf_counter()
     if cfg.compile:
         engine.compile()
         print(f"[train] rank {rank}: model compiled with torch.compile ({engine.is_compiled})", flush=True)
@@ -234,6 +246,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     batches = _micro_batches(ray.train.get_dataset_shard("train"), micro, _pad_id(model_path))
     for _ in range(step * accum):  # the same data order as an uninterrupted run
         next(batches)
+    phases["restore"] = time.perf_counter()
     sink = MetricsSink(config.get("metrics_path"), config.get("tensorboard_dir")) if rank == 0 else None
     fail_at = int(config.get("fail_at_step") or 0)
     while step < cfg.max_steps:
@@ -248,6 +261,12 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             losses.append(float(out.loss.detach().float()))
             tokens += int(b["input_ids"].numel())
         step += 1
+        if "first_step" not in phases:
+            phases["first_step"] = time.perf_counter()
+            if rank == 0:
+                waited = started_at - float(config.get("submitted_at") or started_at)
+                print(f"[train] rank 0 began {waited:.1f} s after fit() and took its first step in "
+                      f"{_phase_report(phases)}", flush=True)
         elapsed = time.perf_counter() - start
         tokens_seen += tokens * world
         tps = tokens * world / elapsed
