@@ -31,9 +31,10 @@ def map_file_to_parquet(src: str, columns: list[str], udf: type, kwargs: dict[st
         write_json,
     )
 
-    inputs = list_files(canonical(src), (".parquet",))
+    src = canonical(src)
+    inputs = list_files(src, (".parquet",))
     rows_in = parquet_rows(inputs)
-    marker_body = {"input": canonical(src), "files": files_stamp(inputs), "rows": rows_in, **stamp}
+    marker_body = {"input": src, "files": files_stamp(inputs), "rows": rows_in, **stamp}
     marker = join(out_dir, "_COMPLETE.json")
     if exists(marker) and read_json(marker) == marker_body:
         return list_files(out_dir, (".parquet",))
