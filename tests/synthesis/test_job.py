@@ -54,37 +54,19 @@ def test_resume_regenerates_only_missing_shards_byte_identically(ray_local, tmp_
     assert first["response_diversification"]["requested"] == second["response_diversification"]["requested"]
 
 
-def test_a_shared_engine_serves_every_shard_and_round_with_identical_outputs(ray_local, tmp_path, caplog):
-    """`teacher.shared`: one Serve deployment for the whole job instead of an actor pool per round and shard;
-    per-row seeds make every sample and reject identical to the pooled engine's, and the deployment (and
-    the Serve instance the job started) is gone afterwards."""
+def test_shards_share_one_pipeline_per_round_and_a_shared_engine_serves_them_all_with_identical_outputs(
+        ray_local, tmp_path, monkeypatch, caplog):
+    """Pending shards run in lockstep rounds: one engine pipeline per round for the group instead of one per
+    round and shard (each starts engine actors: for vLLM, loading the weights), and the same samples, rejects
+    and counts as shard after shard.
+
+    `teacher.shared`: one Serve deployment for the whole job instead of an actor pool per round; per-row seeds
+    make every sample and reject identical to the pooled engine's, and the deployment (and the Serve instance
+    the job started) is gone afterwards."""
     import logging
 
     import pytest
 
-    methods = [CFG["methods"][0] | {"temperature": 0.7}, CFG["methods"][3]]  # one round; two rounds (student, teacher)
-    pooled = run_synthesis(SynthesisConfig.model_validate({**CFG, "methods": methods}), str(tmp_path / "pooled"))
-    shared_cfg = {**CFG, "methods": methods, "teacher": {**CFG["teacher"], "shared": True, "concurrency": [1, 2]}}
-    with caplog.at_level(logging.INFO, logger="mathgpt.engines.shared"):
-        shared = run_synthesis(SynthesisConfig.model_validate(shared_cfg), str(tmp_path / "shared"))
-    deployed = [r.getMessage() for r in caplog.records if "deploying" in r.getMessage()]
-    assert len(deployed) == 1  # teacher and student are one config: one deployment for 2 shards x 3 rounds
-    for method in ("response_diversification", "tutorship_amplification"):
-        assert {k: v for k, v in shared[method].items() if k != "dir"} == \
-            {k: v for k, v in pooled[method].items() if k != "dir"}
-        for pattern in ("samples-*.parquet", "rejects-*.jsonl"):
-            a = {p.name: p.read_bytes() for p in (tmp_path / "pooled" / method).glob(pattern)}
-            b = {p.name: p.read_bytes() for p in (tmp_path / "shared" / method).glob(pattern)}
-            assert a == b and a, (method, pattern)
-    assert shared["response_diversification"]["generated"] == 12
-    with pytest.raises(ValueError):  # the job started Serve for its engine and shut it down
-        ray_local.get_actor("SERVE_CONTROLLER_ACTOR", namespace="serve")
-
-
-def test_shards_share_one_pipeline_per_round_with_identical_outputs(ray_local, tmp_path, monkeypatch):
-    """Pending shards run in lockstep rounds: one engine pipeline per round for the group instead of one per
-    round and shard (each starts engine actors: for vLLM, loading the weights), and the same samples, rejects
-    and counts as shard after shard."""
     import mathgpt.synthesis.context as context
 
     built: list[str] = []
@@ -95,20 +77,30 @@ def test_shards_share_one_pipeline_per_round_with_identical_outputs(ray_local, t
         return real_generate(ds, cfg, path)
 
     monkeypatch.setattr(context, "generate", counting_generate)
-    methods = [CFG["methods"][0], CFG["methods"][3]]  # one round; two rounds (student, then teacher)
+    methods = [CFG["methods"][0] | {"temperature": 0.7}, CFG["methods"][3]]  # one round; two (student, teacher)
 
-    def run(out, shards_per_pipeline):
+    def run(out, shards_per_pipeline, **teacher):
         built.clear()
         cfg = SynthesisConfig.model_validate({**CFG, "methods": methods, "shard_size": 3,
-                                              "shards_per_pipeline": shards_per_pipeline})
+                                              "shards_per_pipeline": shards_per_pipeline,
+                                              "teacher": {**CFG["teacher"], **teacher}})
         summary = run_synthesis(cfg, str(out))
         files = {f"{p.parent.name}/{p.name}": p.read_bytes() for p in out.glob("*/*")
                  if p.name.startswith(("samples", "rejects", "done"))}
         return summary, files, len(built)
 
+    strip = lambda s: {m: {k: v for k, v in c.items() if k != "dir"} for m, c in s.items()}  # noqa: E731
     one_by_one, files_sequential, n_sequential = run(tmp_path / "sequential", 1)
     grouped, files_grouped, n_grouped = run(tmp_path / "grouped", 16)
     assert n_sequential == 2 * 3 and n_grouped == 3  # 2 shards x (1 + 2 rounds) vs (1 + 2 rounds)
     assert files_grouped == files_sequential and len(files_grouped) == 2 * 3 * 2
-    strip = lambda s: {m: {k: v for k, v in c.items() if k != "dir"} for m, c in s.items()}  # noqa: E731
     assert strip(grouped) == strip(one_by_one)
+    with caplog.at_level(logging.INFO, logger="mathgpt.engines.shared"):
+        shared, files_shared, _ = run(tmp_path / "shared", 16, shared=True, concurrency=[1, 2])
+    deployed = [r.getMessage() for r in caplog.records if "deploying" in r.getMessage()]
+    assert len(deployed) == 1  # teacher and student are one config: one deployment for 2 shards x 3 rounds
+    assert strip(shared) == strip(grouped) and shared["response_diversification"]["generated"] == 12
+    outputs = lambda files: {k: v for k, v in files.items() if "/done" not in k}  # noqa: E731
+    assert outputs(files_shared) == outputs(files_grouped) and outputs(files_grouped)
+    with pytest.raises(ValueError):  # the job started Serve for its engine and shut it down
+        ray_local.get_actor("SERVE_CONTROLLER_ACTOR", namespace="serve")
