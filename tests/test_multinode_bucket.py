@@ -53,14 +53,16 @@ def test_demo_recipe_on_two_nodes_with_the_run_dir_in_a_bucket(s3):
         cmd = [sys.executable, "-m", "mathgpt.cli", "run", str(recipe)]
         driver_env = _node_env(base, driver)
         # killed mid-way (the driver and everything it started), then resumed: finished stages are skipped
-        proc = subprocess.Popen(cmd, cwd=driver, env=driver_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, start_new_session=True)
-        deadline = time.time() + 900
-        while time.time() < deadline and not exists(join(run_dir, "curate", "manifest.json")):
-            assert proc.poll() is None, proc.stdout.read()[-6000:]
-            time.sleep(1)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        first_log = root / "first-run.log"  # a file, not a pipe nobody reads while this waits
+        with first_log.open("w") as log:
+            proc = subprocess.Popen(cmd, cwd=driver, env=driver_env, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+            deadline = time.time() + 900
+            while time.time() < deadline and not exists(join(run_dir, "curate", "manifest.json")):
+                assert proc.poll() is None, first_log.read_text()[-6000:]
+                time.sleep(1)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
         assert exists(join(run_dir, "curate", "manifest.json"))
         assert not exists(join(run_dir, "train_sft", "manifest.json"))
         synth_before = read_text(join(run_dir, "synthesis", "manifest.json"))

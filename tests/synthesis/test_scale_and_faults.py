@@ -109,11 +109,13 @@ def test_engine_udf_exits_after_k_batches_job_finishes_with_exact_rows(baseline,
     assert summary["response_diversification"]["generated"] == expected_counts["generated"]
 
 
-def _synthesize(recipe: Path) -> subprocess.Popen:
+def _synthesize(recipe: Path, log: Path) -> subprocess.Popen:
+    """`mathgpt synthesize` in its own session, its output to LOG (a file: a pipe nobody reads could fill up)."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    return subprocess.Popen([sys.executable, "-m", "mathgpt.cli", "synthesize", "--recipe", str(recipe)], cwd=ROOT,
-                            env={**env, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+    with log.open("w") as out:
+        return subprocess.Popen([sys.executable, "-m", "mathgpt.cli", "synthesize", "--recipe", str(recipe)],
+                                cwd=ROOT, env={**env, "PYTHONUNBUFFERED": "1"}, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def test_driver_killed_half_way_rerun_does_only_the_missing_half(baseline, tmp_path):
@@ -122,19 +124,20 @@ def test_driver_killed_half_way_rerun_does_only_the_missing_half(baseline, tmp_p
     recipe.write_text(yaml.safe_dump({"name": "faults", "run_dir": str(tmp_path / "run"), "ray": {"num_cpus": 4},
                                       "stages": ["synthesize"], "synthesis": cfg}))
     method = tmp_path / "run/synthesis/response_diversification"
-    proc = _synthesize(recipe)
+    log = tmp_path / "synthesize.log"
+    proc = _synthesize(recipe, log)
     deadline = time.time() + 300
     while time.time() < deadline and len(list(method.glob("done-*.json"))) < 2:
-        assert proc.poll() is None, proc.stdout.read()[-3000:]
+        assert proc.poll() is None, log.read_text()[-3000:]
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and the local Ray it started
     proc.wait()
     done_at_kill = len(list(method.glob("done-*.json")))
     assert 2 <= done_at_kill < 4, f"{done_at_kill} of 4 shards were done at the kill"
 
-    proc = _synthesize(recipe)
-    out, _ = proc.communicate(timeout=600)
-    assert proc.returncode == 0, out[-3000:]
+    proc = _synthesize(recipe, log)
+    proc.wait(timeout=600)
+    assert proc.returncode == 0, log.read_text()[-3000:]
 
     summary = json.loads((tmp_path / "run/synthesis/manifest.json").read_text())["counts"]["response_diversification"]
     expected_counts, expected = baseline
