@@ -65,22 +65,11 @@ def _check_outputs(out, rows):
 
 
 @pytest.mark.vllm
-def test_vllm_engine_generates_through_ray_data(ray_local, vllm_engine):
+def test_vllm_engine_through_ray_data_pooled_and_shared(ray_local, vllm_engine):
     """ray.data.llm's vLLM processor on this machine's accelerator (chat and raw-prompt pipelines): every row
-    answered in the engine contract's columns, stop strings honoured, extra columns carried through."""
-    cfg = EngineConfig(**vllm_engine, batch_size=8, max_model_len=1024)
-    chat = _chat_rows(16)
-    out = generate(ray_local.data.from_items(chat), cfg, cfg.model, chat=True).take_all()
-    _check_outputs(out, chat)
-    assert all("\n\n" not in r["completion"] and r["problem"] == "q" + r["request_id"][1:] for r in out)
-    prompts = [make_request(f"p{i}", SamplingConfig(max_tokens=16, temperature=0.0), prompt=f"{i} + {i} =")
-               for i in range(6)]
-    _check_outputs(generate(ray_local.data.from_items(prompts), cfg, cfg.model, chat=False).take_all(), prompts)
+    answered in the engine contract's columns, stop strings honoured, extra columns carried through.
 
-
-@pytest.mark.vllm
-def test_shared_vllm_engine_serves_two_pipelines_like_the_pooled_engine(ray_local, vllm_engine):
-    """`shared: true`: one Serve deployment (vLLM backend) fed by two Ray Data pipelines; Ray Data hands it numpy
+    `shared: true`: one Serve deployment (vLLM backend) fed by two Ray Data pipelines; Ray Data hands it numpy
     arrays for messages and stop, and its completions equal the pooled vLLM engine's."""
     from mathgpt.engines.shared import shared_engines
 
@@ -91,8 +80,15 @@ def test_shared_vllm_engine_serves_two_pipelines_like_the_pooled_engine(ray_loca
         second = {r["request_id"]: r for r in generate(ray_local.data.from_items(rows), cfg, cfg.model).take_all()}
     assert len(first) == 16 and all(r["completion"] and not r["error"] for r in first.values())
     assert {k: r["completion"] for k, r in first.items()} == {k: r["completion"] for k, r in second.items()}
-    pooled = generate(ray_local.data.from_items(rows), cfg.model_copy(update={"shared": False}), cfg.model).take_all()
+    pooled_cfg = cfg.model_copy(update={"shared": False})
+    pooled = generate(ray_local.data.from_items(rows), pooled_cfg, cfg.model, chat=True).take_all()
+    _check_outputs(pooled, rows)
+    assert all("\n\n" not in r["completion"] and r["problem"] == "q" + r["request_id"][1:] for r in pooled)
     assert {r["request_id"]: r["completion"] for r in pooled} == {k: r["completion"] for k, r in first.items()}
+    prompts = [make_request(f"p{i}", SamplingConfig(max_tokens=16, temperature=0.0), prompt=f"{i} + {i} =")
+               for i in range(6)]
+    _check_outputs(generate(ray_local.data.from_items(prompts), pooled_cfg, cfg.model, chat=False).take_all(),
+                   prompts)
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ from mathgpt.io import (
     write_jsonl,
 )
 from mathgpt.manifest import stage_record
-from mathgpt.raydata import map_file_to_parquet
+from mathgpt.raydata import map_file_to_parquet, read_parquet
 from mathgpt.schemas import CHAT, DOCUMENT, RecordSchema
 
 log = logging.getLogger(__name__)
@@ -123,13 +123,12 @@ def _drop_ids(batch: pa.Table, removed: pa.Array) -> pa.Table:
 
 def write_kept(src_dir: str, removed: pa.Array, out_dir: str, schema: RecordSchema) -> int:
     """Ray Data: the rows of src_dir whose id was not removed, as Parquet under out_dir; the rows written."""
-    import ray.data
 
     clear_dir(out_dir)
     files = list_files(src_dir, (".parquet",))
     if parquet_rows(files):
-        ray.data.read_parquet(files).map_batches(_drop_ids, fn_kwargs={"removed": removed},
-                                                 batch_format="pyarrow").write_parquet(out_dir)
+        read_parquet(files).map_batches(_drop_ids, fn_kwargs={"removed": removed},
+                                       batch_format="pyarrow").write_parquet(out_dir)
     return parquet_rows(parquet_set(out_dir, schema))
 
 

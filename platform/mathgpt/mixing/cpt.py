@@ -25,7 +25,7 @@ from mathgpt.errors import StageError
 from mathgpt.io import clear_dir, exists, join, read_columns, read_json, repeated_values, write_json, write_parquet
 from mathgpt.mixing.budget import mixture_picks
 from mathgpt.mixing.pack import Packer
-from mathgpt.raydata import map_file_to_parquet
+from mathgpt.raydata import map_file_to_parquet, read_parquet
 from mathgpt.schemas import PACKED_SEQUENCE
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def build_cpt_shards(cfg: MixingConfig, tokenized: list[str], cpt_dir: str,
     if todo:
         todo_plan = plan.filter(pc.is_in(plan.column("group"), pa.array(todo, pa.int64())))
         n_parts = _partitions(sum(_planned_tokens(todo_plan).values()), len(todo))
-        tokens = ray.data.read_parquet(tokenized, columns=["id", "input_ids"])
+        tokens = read_parquet(tokenized, columns=["id", "input_ids"])
         summaries = (ray.data.from_arrow(todo_plan).join(tokens, join_type="inner", num_partitions=n_parts, on=("id",))
                      .groupby("group", num_partitions=n_parts)
                      .map_groups(pack_group, batch_format="numpy",

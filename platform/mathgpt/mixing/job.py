@@ -12,7 +12,7 @@ from mathgpt.manifest import stage_record
 from mathgpt.mixing.cpt import build_cpt_shards, tokenize_to_parquet
 from mathgpt.mixing.sft import STATUS_COUNTS, RenderChatsUDF, pack_rendered
 from mathgpt.mixing.tokenize import load_tokenizer
-from mathgpt.raydata import map_file_to_parquet
+from mathgpt.raydata import map_file_to_parquet, read_parquet
 from mathgpt.schemas import PACKED_SEQUENCE
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,6 @@ def build_sft_shards(cfg: MixingConfig, chats: str, out_dir: str, pad_id: int) -
     """Chats → rendered rows (Ray Data actors, once) → SFT shards; every chat is counted by its status."""
     import pyarrow as pa
     import pyarrow.compute as pc
-    import ray.data
 
     sft = cfg.sft
     settings = {"tokenizer": cfg.tokenizer, "max_length": sft.max_length, "overflow": sft.overflow,
@@ -34,7 +33,7 @@ def build_sft_shards(cfg: MixingConfig, chats: str, out_dir: str, pad_id: int) -
     sft_dir = join(out_dir, "sft")
     clear_dir(sft_dir)
     if rendered:
-        (ray.data.read_parquet(rendered, columns=["status", "input_ids", "loss_mask"])
+        (read_parquet(rendered, columns=["status", "input_ids", "loss_mask"])
          .map_batches(pack_rendered, fn_kwargs={"max_length": sft.max_length, "pad_id": pad_id, "pack": sft.pack},
                       batch_size=cfg.shard_rows, batch_format="pyarrow")
          .write_parquet(sft_dir))

@@ -11,6 +11,7 @@ from mathgpt.config import TrainConfig
 from mathgpt.errors import StageError
 from mathgpt.io import exists, is_uri, join, list_files, read_columns, read_json, read_records
 from mathgpt.manifest import stage_record
+from mathgpt.raydata import read_parquet
 from mathgpt.training.loop import train_loop_per_worker
 from mathgpt.training.progress import ProgressCallback
 
@@ -23,7 +24,6 @@ def run_training(cfg: TrainConfig, stage: str, data_dir: str, out_dir: str, mode
 
     `fail_at_step` (fault-injection for tests) makes the last worker exit once at that step.
     """
-    import ray.data
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -35,7 +35,7 @@ def run_training(cfg: TrainConfig, stage: str, data_dir: str, out_dir: str, mode
     with stage_record(out_dir, stage, cfg.model_dump(mode="json")) as record:
         first = read_columns(files[:1], ["input_ids"]).column("input_ids")
         seq_len = max(len(x) for x in first.to_pylist())
-        ds = ray.data.read_parquet(files).randomize_block_order(seed=cfg.seed)
+        ds = read_parquet(files).randomize_block_order(seed=cfg.seed)
         export_dir = join(out_dir, "model")
         loop_config = {"train": cfg.model_dump(mode="json"), "model_path": model_path, "tokenizer_path": model_path,
                        "use_gpu": cfg.use_gpu, "seq_len": seq_len, "export_dir": export_dir,
