@@ -91,7 +91,10 @@ def test_serve_configs_validate_and_bind_through_http_options():
     assert serve_cfg["http_options"]["host"] == "127.0.0.1"
     inner = yaml.safe_load(_kuberay()["rayservice.yaml"]["spec"]["serveConfigV2"])
     ServeDeploySchema.model_validate(inner)
-    assert inner["http_options"] == {"host": "0.0.0.0", "port": 8000}
+    assert inner["http_options"] == {"host": "0.0.0.0", "port": 8000, "request_timeout_s": 330}
+    for cfg in (inner, serve_cfg):  # Serve's own timeout (408) sits above the app's (504)
+        assert all(cfg["http_options"]["request_timeout_s"] > app["args"]["request_timeout_s"]
+                   for app in cfg["applications"])
     assert all("host" not in app["args"] for app in inner["applications"])
     for app in inner["applications"] + serve_cfg["applications"]:
         ServingConfig.model_validate(app["args"])

@@ -399,6 +399,12 @@ class ServingConfig(StrictModel):
     max_batch_size: int = Field(8, ge=1, description="hf: concurrent requests generated together in one batch.")
     batch_wait_timeout_s: float = Field(
         0.01, ge=0, description="hf: how long a request waits for others to share its batch.")
+    request_timeout_s: float = Field(
+        300.0, gt=0, description="A request not answered in this long gets 504 (OpenAI's error shape) and its "
+        "generation is cancelled; Serve's own limit (408) is set 30 s above it, for streams.")
+    wedged_after_s: float = Field(
+        600.0, gt=0, description="hf: a replica whose engine has been busy on one call this long fails its "
+        "health check and is replaced.")
     min_replicas: int = Field(1, ge=0, description="Autoscaling minimum replicas.")
     max_replicas: int = Field(1, ge=1, description="Autoscaling maximum replicas.")
     target_ongoing_requests: float = Field(4.0, gt=0, description="Autoscaling target per replica.")

@@ -8,7 +8,13 @@ from mathgpt.config import RayConfig
 
 
 def init_ray(cfg: RayConfig) -> None:
-    """Attach to a cluster (address or RAY_ADDRESS) or start a local Ray; quiet and idempotent."""
+    """Attach to a cluster (address or RAY_ADDRESS) or start a local Ray; quiet and idempotent.
+
+    Token authentication is on (RAY_AUTH_MODE=token) unless the environment says otherwise: a local Ray
+    started without it lets anyone who reaches the node's ports run code on it. Set before Ray is imported,
+    which reads it once per process; Ray (>= 2.59) also turns it on for the local clusters it starts.
+    """
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
     import ray
 
     if ray.is_initialized():

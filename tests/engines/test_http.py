@@ -98,8 +98,17 @@ def test_rate_limit_spaces_requests(server):
     assert time.monotonic() - start >= 5 / 20 * 0.9
 
 
-def test_http_engine_in_ray_data(ray_local, server):
-    url, _ = server
+def test_http_engine_in_ray_data_gets_the_key_without_a_runtime_env(ray_local, server, monkeypatch):
+    """M6: the driver's key reaches the engine actors (set after ray.init, so their environment lacks it), and no
+    actor's runtime_env, which the state API shows to every user of the cluster, holds it."""
+    import ray._private.state as gcs_state
+
+    url, state = server
+    monkeypatch.setenv("TEST_HTTP_KEY", "secret-k456")
     rows = [_chat(f"x{i}", f"hello {i}") for i in range(5)]
     out = generate(ray_local.data.from_items(rows), _cfg(url, batch_size=2)).take_all()
     assert sorted(r["completion"] for r in out) == sorted(f"echo: hello {i}" for i in range(5))
+    assert "Bearer secret-k456" in state["auth"]
+    gcs_state.actors()  # connects the accessor; the raw actor table is what `ray list actors --detail` shows
+    records = gcs_state.state._global_state_accessor.get_actor_table(None, None)
+    assert any(b"MapWorker" in r for r in records) and not [r for r in records if b"secret-k456" in r]

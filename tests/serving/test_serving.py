@@ -20,7 +20,7 @@ def server(ray_local, tiny_model, tmp_path_factory):
     key_file = tmp_path_factory.mktemp("serve") / "key"
     key_file.write_text(KEY)
     cfg = ServingConfig(port=PORT, api_key_file=str(key_file), api_key_env="MATHGPT_TEST_UNSET_KEY",
-                        max_tokens_cap=64, max_prompt_tokens=300, max_n=2, max_body_bytes=20_000,
+                        max_tokens_cap=4000, max_prompt_tokens=300, max_n=2, max_body_bytes=20_000,
                         max_ongoing_requests=4)
     base = start(cfg, tiny_model)
     yield base
@@ -61,7 +61,7 @@ def test_api_key_required_except_health(server):
 
 
 @pytest.mark.parametrize("change,message", [
-    ({"max_tokens": 65}, "max_tokens 65 exceeds the cap of 64"),
+    ({"max_tokens": 4001}, "max_tokens 4001 exceeds the cap of 4000"),
     ({"n": 3}, "n 3 exceeds the cap of 2"),
     ({"temperature": 2.5}, "temperature 2.5 is outside [0, 2]"),
     ({"model": "gpt-5"}, "unknown model 'gpt-5'"),
@@ -201,3 +201,46 @@ def test_a_stream_dropped_before_it_starts_gives_its_slot_back():
     assert owner.in_flight == 0
     slot.release()  # idempotent: a later release does not go below zero
     assert owner.in_flight == 0
+
+
+def test_a_stream_closed_by_its_client_stops_generating(server):
+    """H2: a client that closes its stream mid-generation stops the HF generation at its next token (it held the
+    engine's lock and ran to max_tokens before, whatever the client did). Unstopped, this greedy request runs
+    its 4,000 tokens (the tiny model emits no EOS on this prompt)."""
+    from ray import serve
+
+    handle = serve.get_deployment_handle("Model", app_name="mathgpt")
+    before = handle.in_flight.remote().result(timeout_s=30)
+    assert before["replica"] == 0
+    body = {"model": "mathgpt", "stream": True, "max_tokens": 4000, "temperature": 0.0, "prompt": "Once upon a time"}
+    seen = []
+    with httpx.Client(timeout=120) as client:
+        with client.stream("POST", server + "/v1/completions", headers=H, json=body) as stream:
+            for i, _ in enumerate(stream.iter_lines()):
+                if i == 4:  # generation is under way: look, then hang up
+                    seen.append(handle.in_flight.remote().result(timeout_s=30)["replica"])
+                    break
+    closed = time.monotonic()
+    assert seen == [1]
+    while time.monotonic() - closed < 30 and handle.in_flight.remote().result(timeout_s=30)["replica"]:
+        time.sleep(0.1)
+    assert time.monotonic() - closed < 5, "the generation ran on after its client had gone"
+    after = handle.in_flight.remote().result(timeout_s=30)
+    assert after == {"replica": 0, "streams_cancelled": before["streams_cancelled"] + 1}
+    assert _post(server, "/v1/completions", {"model": "mathgpt", "prompt": "1+1=", "max_tokens": 2}).status_code == 200
+
+
+def test_a_replica_whose_engine_call_never_ends_fails_its_health_check(tiny_model):
+    """H2: Serve replaces a replica whose health check raises; the HF one raises once one engine call has held
+    the engine longer than wedged_after_s (it passed every check before, while every request hung)."""
+    import asyncio
+
+    from mathgpt.serving.backends import HFModel
+
+    model = HFModel(tiny_model, 512, wedged_after_s=60)
+    asyncio.run(model.check_health())  # idle
+    model.busy_since = time.monotonic() - 30
+    asyncio.run(model.check_health())  # busy, not for long
+    model.busy_since = time.monotonic() - 61
+    with pytest.raises(RuntimeError, match="busy on one call for 61s"):
+        asyncio.run(model.check_health())

@@ -31,6 +31,18 @@ def shards(tmp_path_factory, tiny_model):
     return str(out)
 
 
+def _said(capfd, text: str, timeout_s: float = 20.0) -> bool:
+    """Whether the workers printed TEXT: Ray forwards their output to this process asynchronously, so it may
+    arrive shortly after fit() has returned."""
+    import time
+
+    out, deadline = "", time.monotonic() + timeout_s
+    while text not in out and time.monotonic() < deadline:
+        out += capfd.readouterr().out
+        time.sleep(0.2)
+    return text in out
+
+
 def _cfg(**kw):
     base = dict(num_workers=2, zero_stage=2, lr=3e-3, warmup_steps=1, global_batch_tokens=1024, micro_batch_size=2,
                 checkpoint_every=2, keep_last=3, max_failures=1)
@@ -79,7 +91,7 @@ def test_resume_continues_at_the_next_step_with_the_same_data(straight, shards, 
     (resumed / "ray" / "train_cpt" / "checkpoint_manager_snapshot.json").unlink()
     capfd.readouterr()
     run_training(_cfg(max_steps=6, max_failures=0), "train_cpt", shards, str(resumed), tiny_model)
-    assert "found a complete one on storage" in capfd.readouterr().out
+    assert _said(capfd, "found a complete one on storage")
     assert [m["step"] for m in read_metrics(str(resumed))] == [1, 2, 3, 4, 5, 6]
     a = {m["step"]: m["loss"] for m in read_metrics(str(straight[0]))}
     b = {m["step"]: m["loss"] for m in read_metrics(str(resumed))}
@@ -104,7 +116,7 @@ def test_torch_compile_trains_like_eager(straight, shards, tiny_model, tmp_path,
     max_steps is (one warmup step), so step 2 runs on the same updated weights."""
     compiled = tmp_path / "compiled"
     run_training(_cfg(max_steps=2, compile=True), "train_cpt", shards, str(compiled), tiny_model)
-    assert "model compiled with torch.compile (True)" in capfd.readouterr().out
+    assert _said(capfd, "model compiled with torch.compile (True)")
     a = [m["loss"] for m in read_metrics(str(straight[0]))][:2]
     b = [m["loss"] for m in read_metrics(str(compiled))]
     assert len(b) == 2 and b == pytest.approx(a, rel=1e-3)
@@ -171,7 +183,7 @@ def test_run_dir_in_a_bucket_resumes_past_broken_checkpoints_and_publishes_the_e
     assert validate(checkpoints[-1]) is None  # sizes still agree
     write_json({"step": 99, "files": {"ds/missing.pt": 10}}, join(root, "checkpoint_9999", "COMPLETE.json"))
     counts = run_training(cfg, "train_cpt", shards, out, tiny_model)
-    assert f"skipping checkpoint {checkpoints[-1]}: checksum mismatch in trainer_state.json" in capfd.readouterr().out
+    assert _said(capfd, f"skipping checkpoint {checkpoints[-1]}: checksum mismatch in trainer_state.json")
     steps = [m["step"] for m in read_metrics(out)]
     assert steps[:2] == [1, 2] and steps[-4:] == [3, 4, 5, 6] and counts["final_metrics"]["step"] == 6
     assert counts["worker_nodes"] and published(join(out, "model")) is None

@@ -30,11 +30,9 @@ def generate(ds: "ray.data.Dataset", cfg: EngineConfig, model_path: str | None =
     if cfg.type == "http":
         from mathgpt.engines.http import HTTPGenerator
 
-        key = os.environ.get(cfg.api_key_env)  # actors do not see env vars set after ray.init
         return ds.map_batches(
-            HTTPGenerator, fn_constructor_kwargs=_http_kwargs(cfg), batch_size=cfg.batch_size,
+            HTTPGenerator, fn_constructor_kwargs=_http_kwargs(cfg, ship_key=True), batch_size=cfg.batch_size,
             compute=actor_pool(cfg.concurrency), num_cpus=cfg.num_cpus, batch_format="numpy",
-            runtime_env={"env_vars": {cfg.api_key_env: key}} if key else None,
         )
     if cfg.type == "lab":
         from mathgpt.engines.lab import LabGenerator
@@ -55,10 +53,19 @@ def generate(ds: "ray.data.Dataset", cfg: EngineConfig, model_path: str | None =
     )
 
 
-def _http_kwargs(cfg: EngineConfig) -> dict[str, Any]:
-    return {"base_url": cfg.base_url, "model": cfg.model, "api_key_env": cfg.api_key_env,
-            "requests_per_second": cfg.requests_per_second, "max_retries": cfg.max_retries,
-            "timeout_s": cfg.timeout_s}
+def _http_kwargs(cfg: EngineConfig, ship_key: bool = False) -> dict[str, Any]:
+    """HTTPGenerator's arguments. SHIP_KEY (actors): the driver's API key, if it has one, travels as an object in
+    Ray's object store, never in a runtime_env (which the GCS keeps and the state API and dashboard show to every
+    user of the cluster); an actor whose node has the variable set uses its own."""
+    kwargs = {"base_url": cfg.base_url, "model": cfg.model, "api_key_env": cfg.api_key_env,
+              "requests_per_second": cfg.requests_per_second, "max_retries": cfg.max_retries,
+              "timeout_s": cfg.timeout_s}
+    key = os.environ.get(cfg.api_key_env)  # actors do not see env vars set after ray.init
+    if ship_key and key:
+        import ray
+
+        kwargs["api_key_ref"] = [ray.put(key)]  # in a list, so that Ray hands the actor the reference itself
+    return kwargs
 
 
 def local_generator(cfg: EngineConfig, model_path: str | None = None) -> Any:

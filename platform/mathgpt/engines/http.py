@@ -25,10 +25,14 @@ class HTTPGenerator:
 
     def __init__(self, base_url: str, model: str, api_key_env: str = "OPENAI_API_KEY",
                  requests_per_second: float | None = None, max_retries: int = 5, timeout_s: float = 120.0,
-                 max_in_flight: int = 16, backoff_s: float = 0.5):
+                 max_in_flight: int = 16, backoff_s: float = 0.5, api_key_ref: list[Any] | None = None):
         self.base_url = base_url.rstrip("/")
         self.model = model
-        key = os.environ.get(api_key_env, "")
+        key = os.environ.get(api_key_env, "")  # this node's own, if its environment provides one
+        if not key and api_key_ref:
+            import ray
+
+            key = ray.get(api_key_ref[0])  # the driver's, through the object store
         self.headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.interval = 1.0 / requests_per_second if requests_per_second else 0.0
         self.max_retries, self.timeout_s, self.backoff_s = max_retries, timeout_s, backoff_s

@@ -1,6 +1,7 @@
 """The Ray Serve application: an OpenAI-compatible FastAPI ingress in front of a model deployment."""
 
 
+import asyncio
 import json
 import logging
 import time
@@ -108,8 +109,17 @@ class Ingress:
         slot = Slot(self)
         if req.stream:  # the stream releases its slot when it ends, or when it is dropped without starting
             return StreamingResponse(slot.guard(self._sse(rows[0], req, chat, slot)), media_type="text/event-stream")
+        response = self.model.generate.remote(rows)
+        timeout = float(self.settings.get("request_timeout_s", 300.0))
+
+        async def answer() -> Any:
+            return await response
+
         try:
-            outs = await self.model.generate.remote(rows)
+            outs = await asyncio.wait_for(answer(), timeout)
+        except asyncio.TimeoutError:
+            response.cancel()
+            return _error(504, f"generation did not finish within request_timeout_s ({timeout:g} s)", "timeout_error")
         except Exception:  # noqa: BLE001 - never leak a stack trace to the client
             log.exception("generation failed")
             return _error(500, "internal error during generation", "server_error")
@@ -194,7 +204,8 @@ def build_app(settings: dict[str, Any]) -> Any:
     else:
         backend = HFModel
         model_args = [settings["model_path"], engine.max_model_len, int(settings.get("max_batch_size", 8)),
-                      float(settings.get("batch_wait_timeout_s", 0.01))]
+                      float(settings.get("batch_wait_timeout_s", 0.01)), "auto",
+                      float(settings.get("wedged_after_s", 600.0))]
         resources = {"num_cpus": 1, **({"num_gpus": engine.hf_gpus} if engine.hf_gpus else {})}
     model = serve.deployment(backend, name="Model").options(
         autoscaling_config={"min_replicas": settings["min_replicas"], "max_replicas": settings["max_replicas"],

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import queue
 import threading
+import time
 import uuid
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator
 
 from ray import serve
 
@@ -18,27 +18,44 @@ def _holdback(row: dict[str, Any]) -> int:
     return max((len(s) for s in row.get("stop") or []), default=0)
 
 
+class StreamCancelled(Exception):
+    """Raised inside a generation whose streaming client has gone away, to stop it at the next token."""
+
+
 class HFModel:
     """transformers generation in a Serve replica.
 
     Concurrent requests are batched (`serve.batch`: up to `max_batch_size` requests, waiting at most
     `batch_wait_timeout_s` for company) into one `generate_rows` call; every row samples from its own
-    seeded generator, so a completion does not depend on the requests it was batched with.
+    seeded generator, so a completion does not depend on the requests it was batched with. One engine call
+    runs at a time (a lock); a stream whose client goes away stops at its next token, and a replica whose
+    engine call has run for longer than `wedged_after_s` fails Serve's health check and is replaced.
     """
 
     def __init__(self, model_path: str, max_model_len: int, max_batch_size: int = 8,
-                 batch_wait_timeout_s: float = 0.01, dtype: str = "auto"):
+                 batch_wait_timeout_s: float = 0.01, dtype: str = "auto", wedged_after_s: float = 600.0):
         from mathgpt.engines.hf import HFGenerator
 
         self.gen = HFGenerator(model_path, max_model_len, dtype)
         self.lock = threading.Lock()
+        self.wedged_after_s = wedged_after_s
+        self.busy_since: float | None = None  # when the engine call holding the lock began
+        self.running = 0
+        self.streams_cancelled = 0
         self.generate.set_max_batch_size(max_batch_size)
         self.generate.set_batch_wait_timeout_s(batch_wait_timeout_s)
 
+    def _engine_call(self, rows: list[dict[str, Any]], on_text: Any = None) -> list[dict[str, Any]]:
+        with self.lock:
+            self.busy_since, self.running = time.monotonic(), len(rows)
+            try:
+                return self.gen.generate_rows(rows, on_text)
+            finally:
+                self.busy_since, self.running = None, 0
+
     def generate_now(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Completions for request rows (the engine contract of mathgpt.engines), in the calling thread."""
-        with self.lock:
-            return self.gen.generate_rows(rows)
+        return self._engine_call(rows)
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
     async def generate(self, requests: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
@@ -56,32 +73,66 @@ class HFModel:
         with concurrent rows by `generate`."""
         yield {**row, **(await self.generate([row]))[0]}
 
-    def stream(self, row: dict[str, Any]) -> Iterator[str]:
-        """Text deltas as tokens arrive (text that could still turn into a stop string is held back)."""
-        updates: queue.Queue[Any] = queue.Queue()
+    async def stream(self, row: dict[str, Any]) -> AsyncIterator[str]:
+        """Text deltas as tokens arrive (text that could still turn into a stop string is held back).
+
+        An async generator, so that Serve cancels it when its consumer goes away (the client closed its stream,
+        the call was cancelled; a sync generator would be left to run): the generation then stops at its next
+        token, or never starts if it was still waiting for the engine.
+        """
+        loop = asyncio.get_running_loop()
+        updates: asyncio.Queue[Any] = asyncio.Queue()
+        gone = threading.Event()
+
+        def put(item: Any) -> None:
+            loop.call_soon_threadsafe(updates.put_nowait, item)
+
+        def on_text(_: int, text: str) -> None:
+            if gone.is_set():
+                raise StreamCancelled("the client went away")
+            put(text)
 
         def work() -> None:
             try:
-                with self.lock:
-                    updates.put(("done", self.gen.generate_rows([row], lambda _, text: updates.put(text))[0]))
+                if gone.is_set():
+                    return
+                out = self._engine_call([row], on_text)[0]
+                if gone.is_set():
+                    self.streams_cancelled += 1
+                put(("done", out))
             except Exception as err:  # noqa: BLE001 - reported to the client as an error event
-                updates.put(("error", str(err)))
+                put(("error", str(err)))
 
         threading.Thread(target=work, daemon=True).start()
         hold, sent = _holdback(row), 0
-        while True:
-            item = updates.get()
-            if isinstance(item, tuple):
-                if item[0] == "error" or item[1].get("error"):
-                    raise RuntimeError(item[1] if item[0] == "error" else item[1]["error"])
-                final = item[1]["completion"]
-                if len(final) > sent:
-                    yield final[sent:]
-                return
-            safe = len(item) - hold
-            if safe > sent:
-                yield item[sent:safe]
-                sent = safe
+        try:
+            while True:
+                item = await updates.get()
+                if isinstance(item, tuple):
+                    if item[0] == "error" or item[1].get("error"):
+                        raise RuntimeError(item[1] if item[0] == "error" else item[1]["error"])
+                    final = item[1]["completion"]
+                    if len(final) > sent:
+                        yield final[sent:]
+                    return
+                safe = len(item) - hold
+                if safe > sent:
+                    yield item[sent:safe]
+                    sent = safe
+        finally:
+            gone.set()
+
+    async def in_flight(self) -> dict[str, Any]:
+        """Rows the engine is generating now, and streams stopped because their client went away."""
+        return {"replica": self.running, "streams_cancelled": self.streams_cancelled}
+
+    async def check_health(self) -> None:
+        """Serve's health probe: raises when one engine call has held the engine for over `wedged_after_s`
+        (a stuck generation), so that Serve replaces the replica."""
+        since = self.busy_since
+        if since is not None and time.monotonic() - since > self.wedged_after_s:
+            raise RuntimeError(f"the engine has been busy on one call for {time.monotonic() - since:.0f}s "
+                               f"(wedged_after_s={self.wedged_after_s:.0f})")
 
 
 class VLLMModel:

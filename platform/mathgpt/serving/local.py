@@ -20,7 +20,9 @@ def start(cfg: ServingConfig, model_path: str, timeout_s: float = 180.0) -> str:
 
     # One proxy, on the head node: the address printed and queried is the head's (on a machine running several
     # Ray nodes, a proxy per node would fight over the port).
-    serve.start(proxy_location="HeadOnly", http_options={"host": cfg.host, "port": cfg.port})
+    # Serve's own request timeout (408) backs up the ingress's (504) and bounds streams.
+    serve.start(proxy_location="HeadOnly", http_options={"host": cfg.host, "port": cfg.port,
+                                                         "request_timeout_s": cfg.request_timeout_s + 30})
     serve.run(build_app(serving_settings(cfg, model_path)), name="mathgpt", route_prefix="/", blocking=False)
     base = f"http://{cfg.host}:{cfg.port}"
     deadline = time.monotonic() + timeout_s

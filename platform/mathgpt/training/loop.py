@@ -31,6 +31,7 @@ from mathgpt.training.checkpoint import (
 from mathgpt.training.deepspeed_config import batch_geometry, build_deepspeed_config, use_bf16
 from mathgpt.training.flops import flops_per_token, mfu
 from mathgpt.training.metrics import MetricsSink
+from mathgpt.training.rng import load_rng, save_rng
 from mathgpt.training.schedule import lr_multiplier
 
 DS_TAG = "ds"
@@ -43,29 +44,14 @@ def _micro_batches(shard: Any, micro: int, pad_id: int) -> Iterator[dict[str, An
             yield collate(batch, pad_id)
 
 
-def _rng_state() -> dict[str, Any]:
-    import torch
-
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    import torch
-
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-
-
 def _save(engine: Any, step: int, tokens_seen: int, rank: int, metrics: dict[str, Any]) -> None:
     """Save DeepSpeed shards + trainer state, write the completion marker last, report to Ray Train."""
-    import torch
     import torch.distributed as dist
     import ray.train
 
     with tempfile.TemporaryDirectory() as tmp:
         engine.save_checkpoint(tmp, tag=DS_TAG)
-        torch.save(_rng_state(), Path(tmp, f"rng-rank{rank}.pt"))
+        save_rng(str(Path(tmp, f"rng-rank{rank}.pt")))
         if rank == 0:
             Path(tmp, STATE).write_text(json.dumps({"step": step, "tokens_seen": tokens_seen}))
         files = tree(tmp)
@@ -132,13 +118,11 @@ def _local_copy(source: str) -> Iterator[str]:
 
 
 def _load(engine: Any, rank: int, local: str, source: str) -> tuple[int, int]:
-    import torch
-
     engine.load_checkpoint(local, tag=DS_TAG)
     state = read_state(local)
     rng = Path(local, f"rng-rank{rank}.pt")
     if rng.exists():
-        _set_rng_state(torch.load(rng, weights_only=False))
+        load_rng(str(rng))
     print(f"[train] rank {rank} resumed from {source} at step {state['step']}", flush=True)
     return int(state["step"]), int(state.get("tokens_seen", 0))
 
