@@ -110,7 +110,7 @@ class Ingress:
         if req.stream:  # the stream releases its slot when it ends, or when it is dropped without starting
             return StreamingResponse(slot.guard(self._sse(rows[0], req, chat, slot)), media_type="text/event-stream")
         response = self.model.generate.remote(rows)
-        timeout = float(self.settings.get("request_timeout_s", 300.0))
+        timeout = float(self.settings["request_timeout_s"])
 
         async def answer() -> Any:
             return await response
@@ -200,19 +200,20 @@ def build_app(settings: dict[str, Any]) -> Any:
 
         backend: type = VLLMModel
         model_args: list[Any] = [settings["model_path"], engine.max_model_len, vllm_engine_kwargs(engine)]
+        model_kwargs: dict[str, Any] = {}
         resources = replica_resources(engine)
     else:
         backend = HFModel
         model_args = [settings["model_path"], engine.max_model_len, int(settings.get("max_batch_size", 8)),
-                      float(settings.get("batch_wait_timeout_s", 0.01)), "auto",
-                      float(settings.get("wedged_after_s", 600.0))]
+                      float(settings.get("batch_wait_timeout_s", 0.01))]
+        model_kwargs = {"wedged_after_s": float(settings["wedged_after_s"])}
         resources = {"num_cpus": 1, **({"num_gpus": engine.hf_gpus} if engine.hf_gpus else {})}
     model = serve.deployment(backend, name="Model").options(
         autoscaling_config={"min_replicas": settings["min_replicas"], "max_replicas": settings["max_replicas"],
                             "target_ongoing_requests": settings["target_ongoing_requests"]},
         max_ongoing_requests=limit, graceful_shutdown_timeout_s=60, health_check_period_s=5,
         ray_actor_options=resources,
-    ).bind(*model_args)
+    ).bind(*model_args, **model_kwargs)
     ingress = serve.deployment(Ingress, name="Ingress").options(
         max_ongoing_requests=limit * 4 + 8, max_queued_requests=limit * 4, graceful_shutdown_timeout_s=60,
         ray_actor_options={"num_cpus": 0.5},
