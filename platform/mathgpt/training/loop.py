@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import resource
@@ -174,6 +175,20 @@ def _record_placement(rank: int, world: int, path: str | None) -> None:
         write_json(sorted(everyone, key=lambda w: w["rank"]), path)
 
 
+def _report_due(last: float, every_s: float, world: int, device: Any) -> bool:
+    """Whether this step's metrics go to Ray Train: at most every `every_s` seconds by rank 0's clock. Every rank
+    gets rank 0's answer, because a report is a barrier that all ranks must join (a rank reporting alone hangs)."""
+    import torch
+    import torch.distributed as dist
+
+    due = time.monotonic() - last >= every_s
+    if world > 1 and dist.is_initialized():
+        flag = torch.tensor([1 if due else 0], dtype=torch.int32, device=device)  # NCCL: on the GPU
+        dist.broadcast(flag, src=0)
+        due = bool(flag.item())
+    return due
+
+
 def _phase_report(phases: dict[str, float]) -> str:
     """`12.3 s (imports 4.1, engine 5.0, ...)`: the seconds from the worker's start to each phase's end."""
     names = list(phases)
@@ -233,6 +248,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     phases["restore"] = time.perf_counter()
     sink = MetricsSink(config.get("metrics_path"), config.get("tensorboard_dir")) if rank == 0 else None
     fail_at = int(config.get("fail_at_step") or 0)
+    last_report = -math.inf
     while step < cfg.max_steps:
         start = time.perf_counter()
         losses, tokens = [], 0
@@ -258,6 +274,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         metrics = {"step": step, "loss": float(np.mean(losses)), "lr": float(scheduler.get_last_lr()[0]),
                    "grad_norm": float(grad_norm) if grad_norm is not None else None, "tokens_per_s": tps,
                    "tokens_seen": tokens_seen, "mfu": mfu(tps, flops_token, cfg.peak_tflops, world),
+                   "time": time.time(),  # wall clock: what the step cost with everything around it
                    "memory_gb": (torch.cuda.max_memory_allocated() if on_gpu else
                                  resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / 2**30}
         if sink is not None:
@@ -266,8 +283,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             if sink is not None:
                 sink.flush()  # the metrics up to a checkpoint are on storage before it
             _save(engine, step, tokens_seen, rank, metrics)
-        else:
+        elif _report_due(last_report, cfg.report_every_s, world, engine.device):
             ray.train.report(metrics)
+            last_report = time.monotonic()
         if fail_at and step == fail_at and rank == world - 1 and not exists(config["fail_marker"]):
             write_text("failed once", config["fail_marker"])  # fault-injection for tests: die once, mid-run
             os._exit(1)

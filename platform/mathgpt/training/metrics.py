@@ -51,7 +51,7 @@ class MetricsSink:
         if self.writer is not None:
             step = int(metrics["step"])
             for key, value in metrics.items():
-                if key != "step" and isinstance(value, (int, float)):
+                if key not in ("step", "time") and isinstance(value, (int, float)):  # TB keeps wall time itself
                     self.writer.add_scalar(f"train/{key}", value, step)
             self.writer.flush()
         if time.monotonic() - self.uploaded >= self.upload_every_s:
