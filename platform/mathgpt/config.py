@@ -399,7 +399,12 @@ class ServingConfig(StrictModel):
     max_prompt_tokens: int = Field(4096, ge=1, description="Largest prompt in tokens.")
     max_n: int = Field(4, ge=1, description="Largest n a request may ask for.")
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Larger bodies get 413.")
-    max_ongoing_requests: int = Field(8, ge=1, description="Per-replica concurrency limit (then 503).")
+    max_ongoing_requests: int = Field(8, ge=1, description="Requests one model replica runs at once; more wait "
+                                      "in the queue (max_queued_requests).")
+    max_queued_requests: int = Field(
+        256, ge=1, description="Requests that wait for a model replica (each ingress replica's queue, "
+        "within request_timeout_s); past it 429 with Retry-After. 64 concurrent clients fit with room to spare.")
+    retry_after_s: float = Field(1.0, ge=0, description="The Retry-After of a 429 (rounded up to whole seconds).")
     max_batch_size: int = Field(8, ge=1, description="hf: concurrent requests generated together in one batch.")
     batch_wait_timeout_s: float = Field(
         0.01, ge=0, description="hf: how long a request waits for others to share its batch.")

@@ -4,6 +4,7 @@
 import asyncio
 import json
 import logging
+import math
 import time
 import uuid
 import weakref
@@ -13,6 +14,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 from ray import serve
+from ray.serve.config import BackpressureConfig
+from ray.serve.exceptions import BackPressureError
 
 from mathgpt.engines.requests import derive_seed
 from mathgpt.models import resolve_model
@@ -28,32 +31,21 @@ def _error(status: int, message: str, kind: str = "invalid_request_error", **hea
     return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status, headers=headers or None)
 
 
-class Slot:
-    """One request's place in the ingress's concurrency limit, released exactly once.
+def _busy(settings: dict[str, Any]) -> JSONResponse:
+    """429: every model replica is at max_ongoing_requests and max_queued_requests more are waiting."""
+    return _error(429, f"server busy: {settings['max_queued_requests']} requests already wait for a model replica; "
+                  "retry later", "rate_limit_error", **{"Retry-After": str(math.ceil(settings["retry_after_s"]))})
 
-    A streamed response whose client goes away before the stream starts never runs its generator,
-    so its `finally` never runs either: the slot is then released when the generator is collected.
-    """
 
-    def __init__(self, owner: Any):
-        self.owner, self.held = owner, True
-        owner.in_flight += 1
-
-    def release(self) -> None:
-        """Give the slot back (idempotent)."""
-        if self.held:
-            self.held = False
-            self.owner.in_flight -= 1
-
-    def guard(self, stream: Any) -> Any:
-        """`stream`, with the slot released when it is garbage collected, started or not."""
-        weakref.finalize(stream, self.release)
-        return stream
+def _timeout(timeout: float) -> JSONResponse:
+    return _error(504, f"generation did not finish within request_timeout_s ({timeout:g} s)", "timeout_error")
 
 
 @serve.ingress(api)
 class Ingress:
-    """Checks the API key, validates the request, enforces the concurrency limit, speaks the OpenAI schema."""
+    """Checks the API key, validates the request, speaks the OpenAI schema. Requests past the model replicas'
+    `max_ongoing_requests` wait in Serve's queue for them (`max_queued_requests`); past that queue, 429 with
+    Retry-After."""
 
     def __init__(self, model: Any, settings: dict[str, Any]):
         from transformers import AutoTokenizer
@@ -62,7 +54,6 @@ class Ingress:
         self.settings = settings
         self.key = load_api_key(settings["api_key_env"], settings.get("api_key_file"))
         self.tok = AutoTokenizer.from_pretrained(resolve_model(settings["model_path"]))
-        self.in_flight = 0
 
     # ----------------------------------------------------------------- routes
     @api.get("/health")
@@ -102,15 +93,11 @@ class Ingress:
         problem = check_limits(req, len(prompt_ids), self.settings)
         if problem:
             return _error(400, problem)
-        if self.in_flight >= self.settings["max_ongoing_requests"]:
-            return _error(429, "server busy: too many requests in flight, retry later", "rate_limit_error",
-                          **{"Retry-After": "1"})
         rows = [self._row(req, chat, i) for i in range(req.n)]
-        slot = Slot(self)
-        if req.stream:  # the stream releases its slot when it ends, or when it is dropped without starting
-            return StreamingResponse(slot.guard(self._sse(rows[0], req, chat, slot)), media_type="text/event-stream")
-        response = self.model.generate.remote(rows)
         timeout = float(self.settings["request_timeout_s"])
+        if req.stream:
+            return await self._stream(rows[0], req, chat, timeout)
+        response = self.model.generate.remote(rows)
 
         async def answer() -> Any:
             return await response
@@ -119,13 +106,33 @@ class Ingress:
             outs = await asyncio.wait_for(answer(), timeout)
         except asyncio.TimeoutError:
             response.cancel()
-            return _error(504, f"generation did not finish within request_timeout_s ({timeout:g} s)", "timeout_error")
+            return _timeout(timeout)
+        except BackPressureError:
+            return _busy(self.settings)
         except Exception:  # noqa: BLE001 - never leak a stack trace to the client
             log.exception("generation failed")
             return _error(500, "internal error during generation", "server_error")
-        finally:
-            slot.release()
         return self._response(req, chat, outs, len(prompt_ids))
+
+    async def _stream(self, row: dict[str, Any], req: Any, chat: bool, timeout: float) -> Any:
+        """The SSE response, once the model has produced its first piece: a request refused by a full queue (429)
+        or stuck in it past the timeout (504) gets a status, not a 200 stream that ends in an error event."""
+        deltas = self.model.options(stream=True).stream.remote(row)
+        try:
+            first = await asyncio.wait_for(deltas.__anext__(), timeout)
+        except asyncio.TimeoutError:
+            deltas.cancel()
+            return _timeout(timeout)
+        except BackPressureError:
+            return _busy(self.settings)
+        except StopAsyncIteration:
+            first = None
+        except Exception:  # noqa: BLE001 - never leak a stack trace to the client
+            log.exception("streaming failed")
+            return _error(500, "internal error during generation", "server_error")
+        sse = self._sse(first, deltas, req, chat)
+        weakref.finalize(sse, deltas.cancel)  # a client gone before the stream starts: its `finally` never runs
+        return StreamingResponse(sse, media_type="text/event-stream")
 
     def _prompt_ids(self, req: Any, chat: bool) -> list[int]:
         if chat:
@@ -158,7 +165,7 @@ class Ingress:
                 "usage": {"prompt_tokens": n_prompt, "completion_tokens": completion_tokens,
                           "total_tokens": n_prompt + completion_tokens}}
 
-    async def _sse(self, row: dict[str, Any], req: Any, chat: bool, slot: Slot) -> Any:
+    async def _sse(self, first: str | None, deltas: Any, req: Any, chat: bool) -> Any:
         cid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
         kind = "chat.completion.chunk" if chat else "text_completion"
 
@@ -171,15 +178,17 @@ class Ingress:
         try:
             if chat:
                 yield f"data: {json.dumps({'id': cid, 'object': kind, 'created': created, 'model': req.model, 'choices': [{'index': 0, 'delta': {'role': 'assistant'}, 'finish_reason': None}]})}\n\n"
-            async for delta in self.model.options(stream=True).stream.remote(row):
-                yield chunk(delta, None)
+            if first is not None:
+                yield chunk(first, None)
+                async for delta in deltas:
+                    yield chunk(delta, None)
             yield chunk(None, "stop")
             yield "data: [DONE]\n\n"
         except Exception:  # noqa: BLE001 - the stream ends with an error event, not a trace
             log.exception("streaming failed")
             yield f"data: {json.dumps({'error': {'message': 'internal error during generation', 'type': 'server_error'}})}\n\n"
         finally:
-            slot.release()
+            deltas.cancel()  # a client that went away: the replica stops generating (a no-op once finished)
 
 
 @api.exception_handler(Exception)
@@ -208,14 +217,19 @@ def build_app(settings: dict[str, Any]) -> Any:
                       float(settings.get("batch_wait_timeout_s", 0.01))]
         model_kwargs = {"wedged_after_s": float(settings["wedged_after_s"])}
         resources = {"num_cpus": 1, **({"num_gpus": engine.hf_gpus} if engine.hf_gpus else {})}
+    queued = int(settings["max_queued_requests"])
     model = serve.deployment(backend, name="Model").options(
         autoscaling_config={"min_replicas": settings["min_replicas"], "max_replicas": settings["max_replicas"],
                             "target_ongoing_requests": settings["target_ongoing_requests"]},
-        max_ongoing_requests=limit, graceful_shutdown_timeout_s=60, health_check_period_s=5,
-        ray_actor_options=resources,
+        max_ongoing_requests=limit, max_queued_requests=queued, graceful_shutdown_timeout_s=60,
+        health_check_period_s=5, ray_actor_options=resources,
     ).bind(*model_args, **model_kwargs)
+    # The ingress only awaits the model: it admits everything the model may run or queue, so the model's queue
+    # is the one that refuses (429 from the ingress); Serve's own refusal, past that, is a 429 too, never a 503.
+    admitted = int(settings["max_replicas"]) * limit + queued + 8
     ingress = serve.deployment(Ingress, name="Ingress").options(
-        max_ongoing_requests=limit * 4 + 8, max_queued_requests=limit * 4, graceful_shutdown_timeout_s=60,
+        max_ongoing_requests=admitted, max_queued_requests=admitted, graceful_shutdown_timeout_s=60,
+        backpressure_config=BackpressureConfig(status_code=429, retry_after_s=float(settings["retry_after_s"])),
         ray_actor_options={"num_cpus": 0.5},
     )
     return ingress.bind(model, settings)
