@@ -244,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     grid = lab.add_parser("run", help="run the grid of cells (base, test, test+<method>, sft) over seeds, then report")
     grid.add_argument("--out", default="runs/lab", help="the lab's folder (local)")
     grid.add_argument("--seeds", type=int, default=3, help="seeds per cell")
-    grid.add_argument("--quick", action="store_true", help="a quarter of the budgets, 20 held-out problems a level")
+    grid.add_argument("--quick", action="store_true",
+                      help="every training cut to 150k tokens, 20 held-out problems a level")
     grid.add_argument("--cells", nargs="*", help="a subset of the cells (default: all)")
     grid.set_defaults(fn=cmd_lab_run)
     rep = lab.add_parser("report", help="write report.md/json and the plot from the finished cells")

@@ -1,6 +1,8 @@
 """Standard few-shot exemplars: 8-shot chain-of-thought for GSM8K (Wei et al., 2022) and
-4-shot Minerva prompts for MATH (Lewkowycz et al., 2022); for the lab world, 4 problems of its training
-split (levels 1-4) in the curation's document layout. None is drawn from a test set."""
+4-shot Minerva prompts for MATH (Lewkowycz et al., 2022). None is drawn from a test set. The lab world's base
+models get its problem alone, in the curation's document layout: they train on packed sequences masked per
+document, so they have never attended across a document boundary, and a few-shot prompt is a context they
+have never seen (a pilot test-cell model: 35 % on held-out level 1 zero-shot, 12 % with 4 shots)."""
 
 from __future__ import annotations
 
@@ -38,18 +40,10 @@ CHAT_INSTRUCTION = "Please reason step by step, and put your final answer within
 CHOICE_INSTRUCTION = "Answer with the letter of the correct option, within \\boxed{}."
 
 
-def lab_exemplars() -> list[tuple[str, str]]:
-    """Problem 0 of levels 1-4 of the lab world's training split, with their reference solutions."""
-    from mathgpt.lab.world import WorldConfig, make_problem
-
-    return [(p.question, p.solution) for p in (make_problem(WorldConfig(), "train", level, 0) for level in (1, 2, 3, 4))]
-
-
 def fewshot_prompt(style: str, problem: str) -> tuple[str, list[str]]:
     """The few-shot prompt for a problem and the stop strings that end one answer."""
     if style == "lab":
-        shots = "".join(f"Problem:\n{q}\n\nSolution:\n{a}\n\n" for q, a in lab_exemplars())
-        return f"{shots}Problem:\n{problem}\n\nSolution:\n", ["\n\nProblem:", "Problem:", "\n\n\n"]
+        return f"Problem:\n{problem}\n\nSolution:\n", ["\n\nProblem:", "Problem:", "\n\n\n"]
     if style == "gsm8k":
         shots = "".join(f"Question: {q}\nAnswer: {a}\n\n" for q, a in GSM8K_EXEMPLARS)
         return f"{shots}Question: {problem}\nAnswer:", ["\n\nQuestion:", "Question:", "\n\n\n"]

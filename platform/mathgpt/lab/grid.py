@@ -32,9 +32,9 @@ from mathgpt.paths import REPO_ROOT
 RECIPES = REPO_ROOT / "recipes" / "lab"
 CELLS = ("base", "test", "test-rd", "test-qe", "test-re", "test-ta", "sft")
 REPORT_NAMES = {"test-rd": "test+rd", "test-qe": "test+qe", "test-re": "test+re", "test-ta": "test+ta"}
-# --quick: the same grid at a quarter of the budgets, one seed, 20 held-out problems per level.
-QUICK = {"mixing.total_tokens": 300_000, "training.cpt.max_steps": 37, "training.sft.max_steps": 18,
-         "evaluation.benchmarks": [{"name": "lab", "max_tokens": 160, "limit_per_level": 20}],
+# --quick: the same grid with every training (cells and pretraining) cut to 150k tokens, 20 held-out problems a level.
+QUICK = {"mixing.total_tokens": 150_000, "training.cpt.max_steps": 146, "training.sft.max_steps": 73,
+         "evaluation.benchmarks": [{"name": "lab", "max_tokens": 100, "limit_per_level": 20}],
          "synthesis.seeds": [{"name": "lab_train", "path": "lab://train.jsonl", "loader": "math", "limit": 300}],
          "synthesis.shard_size": 300}
 

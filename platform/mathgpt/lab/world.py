@@ -22,10 +22,23 @@ from typing import Iterator, Literal
 Split = Literal["train", "heldout"]
 Op = Literal["more", "fewer", "twice", "half"]
 
-TRAIN_NAMES = ("Ava", "Ben", "Cara", "Dan", "Eli", "Finn", "Gia", "Hugo", "Ivy", "Jack", "Kai", "Lena", "Mia",
-               "Noah", "Omar", "Pia", "Quinn", "Rosa", "Sam", "Tara", "Uma", "Vic", "Wes", "Zoe")
-HELDOUT_NAMES = ("Asha", "Bruno", "Chloe", "Dario", "Elsa", "Felix", "Greta", "Hana", "Igor", "Jonas", "Kira",
-                 "Luca")
+
+def name_pool() -> tuple[str, ...]:
+    """Every two-syllable name of the world (consonant + vowel, twice; none ends in "e", which would make
+    English words such as "More"), in a fixed shuffled order. A large pool makes copying a name something a
+    model must learn rather than memorise. Measured before any grid ran (the tiny model from random init on
+    problems alone, batches of 8 problems): with 24 training names, level-1 accuracy after 1.25M tokens was 100 %
+    on new problems with training names and 4 % with held-out names (it wrote a training name instead); with
+    400 names, 98 % on held-out names after 1.05M tokens."""
+    first = [c + v for c in "bdfghklmnprstvz" for v in "aeiou"]
+    second = [c + v for c in "bdfghklmnprstvz" for v in "aiou"]
+    pool = sorted({(a + b).capitalize() for a in first for b in second})
+    random.Random("lab-names").shuffle(pool)
+    return tuple(pool)
+
+
+TRAIN_NAMES = name_pool()[:400]
+HELDOUT_NAMES = name_pool()[400:460]
 ITEMS = ("apples", "pencils", "stickers", "marbles", "coins", "books", "shells", "cards")
 OPS: tuple[Op, ...] = ("more", "fewer", "twice", "half")
 
