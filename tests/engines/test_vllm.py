@@ -130,6 +130,7 @@ def test_vllm_serving_backend_answers_completions_chat_and_streams(vllm_server):
                                                  stream=True))
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert len(chunks) > 3 and streamed == chat.choices[0].message.content
+    assert chunks[-1].choices[0].finish_reason == chat.choices[0].finish_reason  # "length" when max_tokens ended it
 
 
 @pytest.mark.vllm

@@ -49,7 +49,36 @@ def test_openai_client_completions_and_streamed_chat(server):
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks)
     full = client.chat.completions.create(model="mathgpt", messages=[{"role": "user", "content": "hi"}], max_tokens=8)
     assert streamed == full.choices[0].message.content
-    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert chunks[-1].choices[0].finish_reason == full.choices[0].finish_reason
+
+
+def test_openai_compatibility_content_parts_max_completion_tokens_length_and_404(server):
+    """Issue 16: content as a list of text parts, max_completion_tokens honoured, finish_reason "length" when the
+    cap ends generation (streamed too), an unknown model 404 model_not_found in OpenAI's error shape."""
+    import openai
+    from openai import OpenAI
+
+    client = OpenAI(base_url=server + "/v1", api_key=KEY)
+    parts = [{"type": "text", "text": "Once upon"}, {"type": "text", "text": " a time"}]
+    chat = client.chat.completions.create(model="mathgpt", messages=[{"role": "user", "content": parts}],
+                                          max_completion_tokens=3, temperature=0)
+    joined = client.chat.completions.create(model="mathgpt", max_tokens=3, temperature=0,
+                                            messages=[{"role": "user", "content": "Once upon a time"}])
+    assert chat.choices[0].message.content == joined.choices[0].message.content  # the parts, joined
+    assert chat.usage.completion_tokens == 3 and chat.choices[0].finish_reason == "length"
+    out = client.completions.create(model="mathgpt", prompt="Once upon a time", max_tokens=200, temperature=0,
+                                    extra_body={"max_completion_tokens": 2})  # the newer name wins
+    assert out.usage.completion_tokens == 2 and out.choices[0].finish_reason == "length"
+    chunks = list(client.completions.create(model="mathgpt", prompt="Once upon a time", max_tokens=3,
+                                            temperature=0, stream=True))
+    assert chunks[-1].choices[0].finish_reason == "length"
+    with pytest.raises(openai.NotFoundError) as err:
+        client.completions.create(model="gpt-5", prompt="1+1=", max_tokens=2)
+    body = err.value.response.json()["error"]
+    assert body["code"] == "model_not_found" and body["param"] == "model" and "'gpt-5'" in body["message"]
+    resp = _post(server, "/v1/chat/completions", {"model": "mathgpt", "max_tokens": 2, "messages": [
+        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}]})
+    assert resp.status_code == 400 and resp.json()["error"]["param"].startswith("messages.0.content")
 
 
 def test_api_key_required_except_health(server):
@@ -64,7 +93,10 @@ def test_api_key_required_except_health(server):
     ({"max_tokens": 4001}, "max_tokens 4001 exceeds the cap of 4000"),
     ({"n": 3}, "n 3 exceeds the cap of 2"),
     ({"temperature": 2.5}, "temperature 2.5 is outside [0, 2]"),
-    ({"model": "gpt-5"}, "unknown model 'gpt-5'"),
+    ({"logprobs": 2}, "logprobs is not supported"),  # unsupported fields: refused, never silently ignored
+    ({"response_format": {"type": "json_object"}}, "response_format is not supported"),
+    ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools is not supported"),
+    ({"max_completion_tokens": 4001}, "max_tokens 4001 exceeds the cap of 4000"),
     ({"prompt": "word " * 400}, "limit is 300"),
     ({"prompt": None}, "prompt"),
     ({"top_p": 0}, "top_p"),
@@ -78,6 +110,7 @@ def test_invalid_fields_get_400(server, change, message):
     body = {k: v for k, v in body.items() if v is not None}
     resp = _post(server, "/v1/completions", body)
     assert resp.status_code == 400 and message in resp.json()["error"]["message"]
+    assert set(resp.json()["error"]) == {"message", "type", "param", "code"}  # OpenAI's error shape
     assert "Traceback" not in resp.text
 
 

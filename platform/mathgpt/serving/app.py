@@ -27,8 +27,11 @@ log = logging.getLogger(__name__)
 api = FastAPI(title="MathGPT", docs_url=None, redoc_url=None, openapi_url=None)
 
 
-def _error(status: int, message: str, kind: str = "invalid_request_error", **headers: str) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status, headers=headers or None)
+def _error(status: int, message: str, kind: str = "invalid_request_error", param: str | None = None,
+           code: str | None = None, **headers: str) -> JSONResponse:
+    """A JSON error in OpenAI's shape: {"error": {"message", "type", "param", "code"}}."""
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return JSONResponse(body, status_code=status, headers=headers or None)
 
 
 def _busy(settings: dict[str, Any]) -> JSONResponse:
@@ -39,6 +42,13 @@ def _busy(settings: dict[str, Any]) -> JSONResponse:
 
 def _timeout(timeout: float) -> JSONResponse:
     return _error(504, f"generation did not finish within request_timeout_s ({timeout:g} s)", "timeout_error")
+
+
+async def _prepend(first: Any, rest: Any) -> Any:
+    """`first`, then the items of `rest`."""
+    yield first
+    async for item in rest:
+        yield item
 
 
 @serve.ingress(api)
@@ -88,7 +98,11 @@ class Ingress:
             req = schema.model_validate_json(body)
         except ValidationError as err:
             first = err.errors()[0]
-            return _error(400, f"{'.'.join(map(str, first['loc'])) or 'body'}: {first['msg']}")
+            where = ".".join(map(str, first["loc"])) or None
+            return _error(400, f"{where or 'body'}: {first['msg']}", param=where)
+        if req.model != self.settings["model_name"]:
+            return _error(404, f"The model {req.model!r} does not exist; this server serves "
+                          f"{self.settings['model_name']!r}", param="model", code="model_not_found")
         prompt_ids = self._prompt_ids(req, chat)
         problem = check_limits(req, len(prompt_ids), self.settings)
         if problem:
@@ -178,11 +192,14 @@ class Ingress:
         try:
             if chat:
                 yield f"data: {json.dumps({'id': cid, 'object': kind, 'created': created, 'model': req.model, 'choices': [{'index': 0, 'delta': {'role': 'assistant'}, 'finish_reason': None}]})}\n\n"
+            finish = "stop"
             if first is not None:
-                yield chunk(first, None)
-                async for delta in deltas:
-                    yield chunk(delta, None)
-            yield chunk(None, "stop")
+                async for delta in _prepend(first, deltas):
+                    if isinstance(delta, dict):  # the backend's last item: why generation ended
+                        finish = delta.get("finish_reason") or "stop"
+                    elif delta:
+                        yield chunk(delta, None)
+            yield chunk(None, finish)
             yield "data: [DONE]\n\n"
         except Exception:  # noqa: BLE001 - the stream ends with an error event, not a trace
             log.exception("streaming failed")

@@ -73,8 +73,9 @@ class HFModel:
         with concurrent rows by `generate`."""
         yield {**row, **(await self.generate([row]))[0]}
 
-    async def stream(self, row: dict[str, Any]) -> AsyncIterator[str]:
-        """Text deltas as tokens arrive (text that could still turn into a stop string is held back).
+    async def stream(self, row: dict[str, Any]) -> AsyncIterator[str | dict[str, str]]:
+        """Text deltas as tokens arrive (text that could still turn into a stop string is held back), then
+        {"finish_reason": ...}.
 
         An async generator, so that Serve cancels it when its consumer goes away (the client closed its stream,
         the call was cancelled; a sync generator would be left to run): the generation then stops at its next
@@ -114,6 +115,7 @@ class HFModel:
                     final = item[1]["completion"]
                     if len(final) > sent:
                         yield final[sent:]
+                    yield {"finish_reason": item[1]["finish_reason"]}
                     return
                 safe = len(item) - hold
                 if safe > sent:
@@ -200,14 +202,15 @@ class VLLMModel:
         """One request row → the row with its output columns (a shared engine fed by Ray Data)."""
         yield {**row, **(await self._final(row))}
 
-    async def stream(self, row: dict[str, Any]) -> AsyncIterator[str]:
-        """Text deltas as vLLM produces them."""
-        sent = 0
+    async def stream(self, row: dict[str, Any]) -> AsyncIterator[str | dict[str, str]]:
+        """Text deltas as vLLM produces them, then {"finish_reason": ...}."""
+        sent, finish = 0, None
         async for out in self._outputs(row):
-            text = out.outputs[0].text
+            text, finish = out.outputs[0].text, out.outputs[0].finish_reason
             if len(text) > sent:
                 yield text[sent:]
                 sent = len(text)
+        yield {"finish_reason": finish or "stop"}
 
     async def in_flight(self) -> dict[str, int]:
         """Requests this replica is generating: as it tracks them, and as the engine counts them."""

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_STOP = 4  # OpenAI's limits on stop strings
 MAX_STOP_CHARS = 64
+# OpenAI fields this server does not implement: a request that sets one gets 400 naming it, never an answer that
+# silently ignored it. Fields whose unset value is sent by clients (false, null, 0, []) pass.
+UNSUPPORTED = ("tools", "tool_choice", "functions", "function_call", "response_format", "logprobs", "top_logprobs",
+               "logit_bias", "presence_penalty", "frequency_penalty", "best_of", "echo", "suffix", "audio",
+               "modalities", "prediction", "parallel_tool_calls")
+
+
+class TextPart(BaseModel):
+    """One part of a message's content given as a list (OpenAI's content parts); only text is understood."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["text"]
+    text: str
 
 
 class Message(BaseModel):
@@ -15,7 +28,12 @@ class Message(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
     role: Literal["system", "user", "assistant"]
-    content: str
+    content: Union[str, list[TextPart]]
+
+    @field_validator("content")
+    @classmethod
+    def _join_parts(cls, value: Union[str, list[TextPart]]) -> str:
+        return value if isinstance(value, str) else "".join(part.text for part in value)
 
 
 class _Common(BaseModel):
@@ -28,6 +46,22 @@ class _Common(BaseModel):
     stream: bool = False
     seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1)  # int64, as OpenAI and vLLM take it
     stop: Union[str, list[str], None] = None
+    max_completion_tokens: int | None = Field(None, ge=1)  # OpenAI's newer name; it wins over max_tokens
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unsupported(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in UNSUPPORTED:
+                if data.get(key) not in (None, False, 0, [], {}):
+                    raise ValueError(f"{key} is not supported by this server")
+        return data
+
+    @model_validator(mode="after")
+    def _completion_tokens(self) -> "_Common":
+        if self.max_completion_tokens is not None:
+            self.max_tokens = self.max_completion_tokens
+        return self
 
     @field_validator("stop")
     @classmethod
@@ -59,9 +93,8 @@ class ChatRequest(_Common):
 
 
 def check_limits(req: _Common, prompt_tokens: int, limits: dict[str, Any]) -> str | None:
-    """The first limit the request breaks, as a message for a 400; None when it is acceptable."""
-    if req.model != limits["model_name"]:
-        return f"unknown model {req.model!r}; this server serves {limits['model_name']!r}"
+    """The first limit the request breaks, as a message for a 400; None when it is acceptable. (An unknown model
+    is a 404, checked before this.)"""
     if req.max_tokens > limits["max_tokens_cap"]:
         return f"max_tokens {req.max_tokens} exceeds the cap of {limits['max_tokens_cap']}"
     if req.n > limits["max_n"]:
