@@ -37,8 +37,9 @@ def name_pool() -> tuple[str, ...]:
     return tuple(pool)
 
 
-TRAIN_NAMES = name_pool()[:400]
-HELDOUT_NAMES = name_pool()[400:460]
+_POOL = name_pool()
+TRAIN_NAMES = _POOL[:400]
+HELDOUT_NAMES = _POOL[400:460]
 ITEMS = ("apples", "pencils", "stickers", "marbles", "coins", "books", "shells", "cards")
 OPS: tuple[Op, ...] = ("more", "fewer", "twice", "half")
 

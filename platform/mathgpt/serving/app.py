@@ -112,41 +112,43 @@ class Ingress:
         if req.stream:
             return await self._stream(rows[0], req, chat, timeout)
         response = self.model.generate.remote(rows)
-
-        async def answer() -> Any:
-            return await response
-
-        try:
-            outs = await asyncio.wait_for(answer(), timeout)
-        except asyncio.TimeoutError:
-            response.cancel()
-            return _timeout(timeout)
-        except BackPressureError:
-            return _busy(self.settings)
-        except Exception:  # noqa: BLE001 - never leak a stack trace to the client
-            log.exception("generation failed")
-            return _error(500, "internal error during generation", "server_error")
-        return self._response(req, chat, outs, len(prompt_ids))
+        outs, refused = await self._within(response, response, timeout)
+        return refused or self._response(req, chat, outs, len(prompt_ids))
 
     async def _stream(self, row: dict[str, Any], req: Any, chat: bool, timeout: float) -> Any:
         """The SSE response, once the model has produced its first piece: a request refused by a full queue (429)
         or stuck in it past the timeout (504) gets a status, not a 200 stream that ends in an error event."""
         deltas = self.model.options(stream=True).stream.remote(row)
-        try:
-            first = await asyncio.wait_for(deltas.__anext__(), timeout)
-        except asyncio.TimeoutError:
-            deltas.cancel()
-            return _timeout(timeout)
-        except BackPressureError:
-            return _busy(self.settings)
-        except StopAsyncIteration:
-            first = None
-        except Exception:  # noqa: BLE001 - never leak a stack trace to the client
-            log.exception("streaming failed")
-            return _error(500, "internal error during generation", "server_error")
-        sse = self._sse(first, deltas, req, chat)
+
+        async def first() -> Any:
+            try:
+                return await deltas.__anext__()
+            except StopAsyncIteration:
+                return None
+
+        piece, refused = await self._within(first(), deltas, timeout)
+        if refused:
+            return refused
+        sse = self._sse(piece, deltas, req, chat)
         weakref.finalize(sse, deltas.cancel)  # a client gone before the stream starts: its `finally` never runs
         return StreamingResponse(sse, media_type="text/event-stream")
+
+    async def _within(self, result: Any, call: Any, timeout: float) -> tuple[Any, JSONResponse | None]:
+        """(`result` awaited, None), or (None, the error it earned): 504 past the timeout (the model `call`
+        cancelled), 429 when the model's queue is full, 500 on anything else (logged; no trace to the client)."""
+        async def wait() -> Any:
+            return await result
+
+        try:
+            return await asyncio.wait_for(wait(), timeout), None
+        except asyncio.TimeoutError:
+            call.cancel()
+            return None, _timeout(timeout)
+        except BackPressureError:
+            return None, _busy(self.settings)
+        except Exception:  # noqa: BLE001 - never leak a stack trace to the client
+            log.exception("generation failed")
+            return None, _error(500, "internal error during generation", "server_error")
 
     def _prompt_ids(self, req: Any, chat: bool) -> list[int]:
         if chat:
