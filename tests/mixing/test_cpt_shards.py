@@ -3,6 +3,7 @@
 import json
 import random
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -90,21 +91,38 @@ def test_rerun_packs_only_missing_shards_and_a_new_plan_repacks_all(ray_local, c
     assert json.loads((out / "manifest.json").read_text())["counts"]["shards"] == reseeded["shards"]
 
 
-def test_sft_shards_equal_rendering_in_one_process_and_every_chat_is_counted(ray_local, curated, tmp_path):
-    """Unpacked here; the pipeline test runs the demo recipe's packed SFT set through the same stage."""
-    pack = False
-    chats = [{"id": f"c{i}", "source": "t", "messages": [{"role": "user", "content": f"What is {i} + 1?"},
-                                                         {"role": "assistant", "content": "x " * (i * 7)}]}
-             for i in range(40)]
+@pytest.mark.parametrize("pack", [False, True])
+def test_sft_shards_are_the_chats_shuffled_once_then_rendered_and_every_chat_is_counted(ray_local, curated,
+                                                                                        tmp_path, pack):
+    """Each shard holds one group of the seeded order, rendered (and packed) as one process would; the
+    order interleaves the sources, and a second build gives the same shards."""
+    from mathgpt.mixing.sft import render_example, sft_order
+
+    chats = [{"id": f"{src}{i}", "source": src,
+              "messages": [{"role": "user", "content": f"What is {i} + 1?"},
+                           {"role": "assistant", "content": "x " * (i * 7 % 40)}]}
+             for src in ("a", "b") for i in range(20)]
     chats.append({"id": "c-none", "source": "t", "messages": [{"role": "user", "content": "no answer"}]})
     write_parquet(chats, str(curated / "chats" / "part-0.parquet"), CHAT)
-    cfg = _cfg(sft={"enabled": True, "max_length": 96, "overflow": "drop", "pack": pack}, shard_rows=64)
+    cfg = _cfg(sft={"enabled": True, "max_length": 64, "overflow": "drop", "pack": pack}, shard_rows=16)
     counts = run_mixing(cfg, str(curated), str(tmp_path / "mix"))
-    want_counts: dict = {}
-    want = sft_rows(load_tokenizer(cfg.tokenizer), chats, 96, "drop", pack, want_counts)
-    got = read_parquet_rows(str(tmp_path / "mix" / "sft"))
-    assert got == want and len(got) > 0
+    tok = load_tokenizer(cfg.tokenizer)
+    kept = [c for c in chats if render_example(tok, c["messages"], 64, "drop")[0] in ("ok", "truncated")]
+    plan = sft_order(pa.array([c["id"] for c in kept]), 16, cfg.seed).to_pylist()
+    by_id = {c["id"]: c for c in chats}
+    want, want_counts = [], {}
+    for group in sorted({p["group"] for p in plan}):
+        want += sft_rows(tok, [by_id[p["id"]] for p in plan if p["group"] == group], 64, "drop", pack, want_counts)
+    shards = sorted((tmp_path / "mix" / "sft").glob("shard-*.parquet"))
+    got = [r for f in shards for r in pq.read_table(f).to_pylist()]
+    assert got == want and len(shards) == 3
+    first_group = [p["id"][0] for p in plan if p["group"] == 0]
+    assert {"a", "b"} <= set(first_group), "the first shard should hold chats of both sources"
     assert counts["sft_rows"] == len(want) and counts["sft_chats_in"] == 41
-    assert counts["sft_dropped"] == want_counts["sft_dropped"] > 0 and counts["sft_no_assistant_tokens"] == 1
+    drops = sum(render_example(tok, c["messages"], 64, "drop")[0] == "dropped" for c in chats)
+    assert counts.get("sft_dropped", 0) == drops and counts["sft_no_assistant_tokens"] == 1
     assert counts["sft_assistant_tokens"] == sum(sum(r["loss_mask"]) for r in want)
+    again = tmp_path / "again"
+    run_mixing(cfg, str(curated), str(again))
+    assert [f.read_bytes() for f in shards] == [f.read_bytes() for f in sorted((again / "sft").glob("shard-*"))]
 

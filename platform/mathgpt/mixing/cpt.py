@@ -101,7 +101,7 @@ def build_cpt_shards(cfg: MixingConfig, tokenized: list[str], cpt_dir: str,
     log.info("mix: %d of %d CPT shards to pack (%d already done)", len(todo), n_groups, n_groups - len(todo))
     if todo:
         todo_plan = plan.filter(pc.is_in(plan.column("group"), pa.array(todo, pa.int64())))
-        n_parts = _partitions(sum(_planned_tokens(todo_plan).values()), len(todo))
+        n_parts = shuffle_partitions(sum(_planned_tokens(todo_plan).values()), len(todo))
         tokens = read_parquet(tokenized, columns=["id", "input_ids"])
         summaries = (ray.data.from_arrow(todo_plan).join(tokens, join_type="inner", num_partitions=n_parts, on=("id",))
                      .groupby("group", num_partitions=n_parts)
@@ -128,7 +128,7 @@ def _check_unique_ids(index: pa.Table) -> None:
                          f"e.g. {dupes[:5]}; ids must be unique (curation keeps them so unless sources reuse ids)")
 
 
-def _partitions(tokens: int, groups: int) -> int:
+def shuffle_partitions(tokens: int, groups: int) -> int:
     """Shuffle partitions: one per ~16M tokens (~64 MB of int32), at most one per group and two per CPU."""
     import ray
 

@@ -9,8 +9,9 @@ from typing import Any
 from mathgpt.config import MixingConfig
 from mathgpt.io import clear_dir, join, parquet_set, read_columns
 from mathgpt.manifest import stage_record
-from mathgpt.mixing.cpt import build_cpt_shards, tokenize_to_parquet
-from mathgpt.mixing.sft import STATUS_COUNTS, RenderChatsUDF, pack_rendered
+from mathgpt.errors import StageError
+from mathgpt.mixing.cpt import build_cpt_shards, shuffle_partitions, tokenize_to_parquet
+from mathgpt.mixing.sft import KEPT, STATUS_COUNTS, RenderChatsUDF, pack_sft_group, sft_order
 from mathgpt.mixing.tokenize import load_tokenizer
 from mathgpt.raydata import map_file_to_parquet, read_parquet
 from mathgpt.schemas import PACKED_SEQUENCE
@@ -19,28 +20,45 @@ log = logging.getLogger(__name__)
 
 
 def build_sft_shards(cfg: MixingConfig, chats: str, out_dir: str, pad_id: int) -> tuple[str, dict[str, Any]]:
-    """Chats → rendered rows (Ray Data actors, once) → SFT shards; every chat is counted by its status."""
+    """Chats → rendered rows (Ray Data actors, once) → shuffled, packed SFT shards; every chat is counted.
+
+    The kept chats are put in one seeded random order (`sft_order`) and packed in groups of shard_rows chats,
+    one shard per group, so that a run that stops short of an epoch still sees every source in its share,
+    and the shards are the same bytes on every run. The driver holds only the chats' ids and statuses.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
+    import ray.data
 
     sft = cfg.sft
     settings = {"tokenizer": cfg.tokenizer, "max_length": sft.max_length, "overflow": sft.overflow,
                 "sources": sft.sources}
     rendered = map_file_to_parquet(chats, ["id", "messages", "source"], RenderChatsUDF, settings,
                                    join(out_dir, "sft_rendered"), settings, cfg.concurrency, batch_format="pyarrow")
-    status = read_columns(rendered, ["status"], pa.schema([("status", pa.string())])).column("status")
-    by_status = dict(Counter(status.to_pylist()))
+    meta = read_columns(rendered, ["id", "status"], pa.schema([("id", pa.string()), ("status", pa.string())]))
+    by_status = dict(Counter(meta.column("status").to_pylist()))
     sft_dir = join(out_dir, "sft")
     clear_dir(sft_dir)
-    if rendered:
-        (read_parquet(rendered, columns=["status", "input_ids", "loss_mask"])
-         .map_batches(pack_rendered, fn_kwargs={"max_length": sft.max_length, "pad_id": pad_id, "pack": sft.pack},
-                      batch_size=cfg.shard_rows, batch_format="pyarrow")
-         .write_parquet(sft_dir))
+    plan = sft_order(meta.filter(pc.is_in(meta.column("status"), pa.array(KEPT))).column("id"), cfg.shard_rows,
+                     cfg.seed)
+    if plan.num_rows:
+        n_groups = int(pc.max(plan.column("group")).as_py()) + 1
+        n_parts = shuffle_partitions(int(sum(by_status.get(s, 0) for s in KEPT)) * sft.max_length, n_groups)
+        summaries = (ray.data.from_arrow(plan)
+                     .join(read_parquet(rendered, columns=["id", "input_ids", "loss_mask"]), join_type="inner",
+                           num_partitions=n_parts, on=("id",))
+                     .groupby("group", num_partitions=n_parts)
+                     .map_groups(pack_sft_group, batch_format="numpy",
+                                 fn_kwargs={"sft_dir": sft_dir, "max_length": sft.max_length, "pad_id": pad_id,
+                                            "pack": sft.pack})
+                     .take_all())
+        packed = sum(int(s["chats"]) for s in summaries)
+        if packed != plan.num_rows:
+            raise StageError(f"mix: packed {packed} SFT chats, planned {plan.num_rows}")
     masks = read_columns(parquet_set(sft_dir, PACKED_SEQUENCE), ["loss_mask"], PACKED_SEQUENCE.arrow).column("loss_mask")
     if not len(masks):
-        log.warning("mix: no SFT rows (%d chats in)", len(status))
-    counts = {"sft_chats_in": len(status), "sft_rows": len(masks),
+        log.warning("mix: no SFT rows (%d chats in)", meta.num_rows)
+    counts = {"sft_chats_in": meta.num_rows, "sft_rows": len(masks),
               "sft_assistant_tokens": int(pc.sum(pc.list_flatten(masks)).as_py() or 0)}
     counts.update({name: by_status[s] for s, name in STATUS_COUNTS.items() if by_status.get(s)})
     return sft_dir, counts

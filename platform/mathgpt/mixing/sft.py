@@ -116,13 +116,35 @@ class RenderChatsUDF:
                          "loss_mask": pa.array([o[2] for o in out], pa.list_(pa.int8()))})
 
 
-def pack_rendered(batch: Any, max_length: int, pad_id: int, pack: bool) -> Any:
-    """`map_batches` function: rendered chats → SFT rows (PackedSequence schema) of the kept ones."""
+def sft_order(ids: Any, chats_per_group: int, seed: int) -> Any:
+    """The kept chats' (id, group, order): one seeded random order over the ids (sorted first, so that it does
+    not depend on file order), cut into groups of chats_per_group. Ids must be unique: packing joins on them."""
+    import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
 
+    from mathgpt.errors import StageError
+    from mathgpt.io import repeated_values
+
+    dupes = repeated_values(ids)
+    if dupes:
+        raise StageError(f"mix: {len(dupes)} chat id(s) occur more than once, e.g. {dupes[:5]}; SFT ids must be unique")
+    ids = pc.take(ids, pc.sort_indices(ids))
+    order = np.random.default_rng(seed).permutation(len(ids))
+    return pa.table({"id": ids.take(pa.array(order)), "group": pa.array(np.arange(len(ids)) // chats_per_group),
+                     "order": pa.array(np.arange(len(ids)))})
+
+
+def pack_sft_group(batch: dict[str, Any], sft_dir: str, max_length: int, pad_id: int, pack: bool) -> dict[str, Any]:
+    """`map_groups` function: one group's rendered chats packed in plan order into its own shard."""
+    import numpy as np
+
+    from mathgpt.io import join, write_parquet
     from mathgpt.schemas import PACKED_SEQUENCE
 
-    examples = [(ids, mask) for status, ids, mask in zip(batch.column("status").to_pylist(),
-                                                         batch.column("input_ids").to_pylist(),
-                                                         batch.column("loss_mask").to_pylist()) if status in KEPT]
-    return pa.Table.from_pylist(rows_from_rendered(examples, max_length, pad_id, pack), schema=PACKED_SEQUENCE.arrow)
+    group = int(batch["group"][0])
+    examples = [(np.asarray(batch["input_ids"][i]).tolist(), np.asarray(batch["loss_mask"][i]).tolist())
+                for i in np.argsort(batch["order"], kind="stable")]
+    rows = rows_from_rendered(examples, max_length, pad_id, pack)
+    write_parquet(rows, join(sft_dir, f"shard-{group:05d}.parquet"), PACKED_SEQUENCE)
+    return {"group": np.array([group]), "chats": np.array([len(examples)]), "rows": np.array([len(rows)])}
