@@ -1,6 +1,8 @@
 """A solved problem as training data: a CPT Document (template text) and an SFT Chat (user/assistant turns).
 
-Curation renders bundled problem sets and synthesis samples through these, so both look alike.
+Curation renders bundled problem sets and synthesis samples through these, so both look alike. The chat's user
+turn is the one a chat model is asked at evaluation and when served (`user_turn`), so that an SFT model is
+trained on the prompt it will be given.
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ def solved_document(doc_id: str, source: str, kind: str, problem: str, solution:
             "text": template.format(problem=problem, solution=solution)}
 
 
+CHAT_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
+
+
+def user_turn(problem: str) -> str:
+    """The user message that asks a chat model a problem: in SFT data, in chat evaluation, of the served model."""
+    return f"{problem}\n{CHAT_INSTRUCTION}"
+
+
 def solved_chat(chat_id: str, source: str, problem: str, solution: str) -> dict[str, Any]:
     """A Chat: the problem as the user turn, the solution as the assistant turn."""
     return {"id": chat_id, "source": source,
-            "messages": [{"role": "user", "content": problem}, {"role": "assistant", "content": solution}]}
+            "messages": [{"role": "user", "content": user_turn(problem)}, {"role": "assistant", "content": solution}]}

@@ -6,6 +6,8 @@ have never seen (a pilot test-cell model: 35 % on held-out level 1 zero-shot, 12
 
 from __future__ import annotations
 
+from mathgpt.render import user_turn
+
 GSM8K_EXEMPLARS: list[tuple[str, str]] = [
     ("There are 15 trees in the grove. Grove workers will plant trees in the grove today. After they are done, there will be 21 trees. How many trees did the grove workers plant today?",
      "There are 15 trees originally. Then there were 21 trees after some more were planted. So there must have been 21 - 15 = 6. The answer is 6."),
@@ -36,7 +38,6 @@ MATH_EXEMPLARS: list[tuple[str, str]] = [
      "If we multiply the first equation by $-\\frac{3}{2}$, we obtain\n\n$$6y-9x=-\\frac{3}{2}a.$$Since we also know that $6y-9x=b$, we have\n\n$$-\\frac{3}{2}a=b\\Rightarrow\\frac{a}{b}=\\boxed{-\\frac{2}{3}}.$$\nFinal Answer: The final answer is $-\\frac{2}{3}$. I hope it is correct."),
 ]
 
-CHAT_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 CHOICE_INSTRUCTION = "Answer with the letter of the correct option, within \\boxed{}."
 
 
@@ -53,4 +54,4 @@ def fewshot_prompt(style: str, problem: str) -> tuple[str, list[str]]:
 
 def chat_messages(problem: str, choice: bool = False) -> list[dict[str, str]]:
     """Zero-shot chat prompt for SFT models."""
-    return [{"role": "user", "content": f"{problem}\n{CHOICE_INSTRUCTION if choice else CHAT_INSTRUCTION}"}]
+    return [{"role": "user", "content": f"{problem}\n{CHOICE_INSTRUCTION}" if choice else user_turn(problem)}]

@@ -9,6 +9,7 @@ import httpx
 
 from mathgpt.config import ServingConfig
 from mathgpt.grading import extract_answer
+from mathgpt.render import user_turn
 from mathgpt.serving.settings import serving_settings
 
 
@@ -48,7 +49,7 @@ def query(base_url: str, api_key: str, question: str, model: str = "mathgpt", ma
     resp = httpx.post(f"{base_url.rstrip('/')}/v1/chat/completions", timeout=300,
                       headers={"Authorization": f"Bearer {api_key}"},
                       json={"model": model, "max_tokens": max_tokens, "temperature": 0.0,
-                            "messages": [{"role": "user", "content": question + "\nPut your final answer within \\boxed{}."}]})
+                            "messages": [{"role": "user", "content": user_turn(question)}]})
     if resp.status_code != 200:
         raise RuntimeError(f"HTTP {resp.status_code}: {resp.text[:300]}")
     text = resp.json()["choices"][0]["message"]["content"]
