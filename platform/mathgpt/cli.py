@@ -101,6 +101,21 @@ def cmd_lab_run(args: argparse.Namespace) -> None:
     print(markdown(result))
 
 
+def cmd_lab_base(args: argparse.Namespace) -> None:
+    from mathgpt.config import load_recipe
+    from mathgpt.lab.base import ARTIFACT, RECIPE, build, check
+
+    _init(load_recipe(RECIPE))
+    if args.check:
+        same, files = check(args.work)
+        print(json.dumps({"identical": same, **files}, indent=2))
+        if not same:
+            raise SystemExit(f"the rebuilt base model differs from {ARTIFACT}")
+        return
+    provenance = build(args.work)
+    print(json.dumps({"artifact": str(ARTIFACT), **provenance}, indent=2))
+
+
 def cmd_lab_report(args: argparse.Namespace) -> None:
     from mathgpt.lab.grid import write_report
     from mathgpt.lab.report import markdown
@@ -248,6 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="every training cut to 150k tokens, 20 held-out problems a level")
     grid.add_argument("--cells", nargs="*", help="a subset of the cells (default: all)")
     grid.set_defaults(fn=cmd_lab_run)
+    base = lab.add_parser("base", help="rebuild the committed lab base model (builtin:lab-base) from its recipe")
+    base.add_argument("--work", default="runs/lab-base", help="run directory of the pretraining (reused if complete)")
+    base.add_argument("--check", action="store_true",
+                      help="rebuild from scratch (under <work>/run and <work>/rebuilt) and compare with the committed "
+                           "files instead of replacing them")
+    base.set_defaults(fn=cmd_lab_base)
     rep = lab.add_parser("report", help="write report.md/json and the plot from the finished cells")
     rep.add_argument("--out", default="runs/lab", help="the lab's folder")
     rep.set_defaults(fn=cmd_lab_report)

@@ -2,8 +2,9 @@
 
 Layout under the lab's folder (`--out`, default runs/lab):
 
-- `pretrain/`: the base model (recipes/lab/pretrain.yaml: curate, mix, train_cpt from the tiny model's random
-  initialisation), made once and reused while its recipe is unchanged;
+- no base model: every cell starts from `builtin:lab-base`, the committed base model (mathgpt.lab.base:
+  recipes/lab/pretrain.yaml, curate, mix and train_cpt from the tiny model's random initialisation; rebuilt bit
+  for bit by `mathgpt lab base`);
 - `shared/`: synthesis (the lab's programmatic teacher and student) and curation, made once: they do not
   depend on the seed (the engines' randomness comes from the request ids); `shared/tokenized/` holds the
   curated documents tokenized once, which every cell's mix reads;
@@ -26,13 +27,15 @@ from typing import Any
 from mathgpt.config import Recipe, load_recipe
 from mathgpt.errors import StageError
 from mathgpt.io import exists, join, read_parquet_rows, write_text
+from mathgpt.lab.base import ARTIFACT, PROVENANCE
 from mathgpt.lab.leakage import find_heldout, heldout_questions
 from mathgpt.paths import REPO_ROOT
 
 RECIPES = REPO_ROOT / "recipes" / "lab"
 CELLS = ("base", "test", "test-rd", "test-qe", "test-re", "test-ta", "sft")
 REPORT_NAMES = {"test-rd": "test+rd", "test-qe": "test+qe", "test-re": "test+re", "test-ta": "test+ta"}
-# --quick: the same grid with every training (cells and pretraining) cut to 150k tokens, 20 held-out problems a level.
+BASE_MODEL = "builtin:lab-base"
+# --quick: the same grid with every cell's training cut to 150k tokens, 20 held-out problems a level.
 QUICK = {"mixing.total_tokens": 150_000, "training.cpt.max_steps": 146, "training.sft.max_steps": 73,
          "evaluation.benchmarks": [{"name": "lab", "max_tokens": 100, "limit_per_level": 20}],
          "synthesis.seeds": [{"name": "lab_train", "path": "lab://train.jsonl", "loader": "math", "limit": 300}],
@@ -83,10 +86,7 @@ def run_grid(out: str, seeds: int = 3, quick: bool = False, cells: tuple[str, ..
         raise StageError("the sft cell starts from the base cell's CPT model: run base too")
     started = time.time()
     questions = heldout_questions()
-    pretrain = _recipe("pretrain", join(out, "pretrain"), quick)
-    _run(pretrain)
-    check_mixture(pretrain, questions)
-    base_model = join(pretrain.resolved_run_dir, "train_cpt", "model")
+    base_model = BASE_MODEL
     shared = _recipe("common", join(out, "shared"), quick, {"stages": ["synthesize", "curate"]})
     _run(shared)
     for seed in range(seeds):
@@ -137,12 +137,12 @@ def write_report(out: str) -> dict[str, Any]:
     result = findings({name: scores(seeds) for name, seeds in per_run.items()})
     grid = join(out, "grid.json")
     wall = json.loads(Path(grid).read_text())["wall_s"] if exists(grid) else None
-    paths = [*Path(out).glob("pretrain/heldout_check.json"), *sorted(Path(out).glob("seed-*/*/heldout_check.json"))]
-    checks = [json.loads(p.read_text()) for p in paths]
-    found = sum(len(v) for c in checks for v in c["found"].values())
-    result["heldout_check"] = {"mixtures": len(checks), "found": found}
-    note = (f"Held-out problems found, verbatim, in the {len(checks)} training mixtures (CPT streams and SFT rows, "
-            f"decoded): {found}.")
+    checks = [json.loads(p.read_text()) for p in sorted(Path(out).glob("seed-*/*/heldout_check.json"))]
+    base = json.loads((ARTIFACT / PROVENANCE).read_text())["heldout_check"]  # the base model's own mixture
+    found = base["found"] + sum(len(v) for c in checks for v in c["found"].values())
+    result["heldout_check"] = {"mixtures": len(checks) + base["mixtures"], "found": found}
+    note = (f"Held-out problems found, verbatim, in the {result['heldout_check']['mixtures']} training mixtures "
+            f"(the base model's and every cell's; CPT streams and SFT rows, decoded): {found}.")
     write_text(markdown(result, wall, (note,)), join(out, "report.md"))
     write_text(json.dumps(result, indent=2, default=str), join(out, "report.json"))
     plot(result, join(out, "accuracy_by_level.png"))

@@ -13,8 +13,8 @@ from mathgpt.io import is_uri
 
 
 def resolve_model(ref: str) -> str:
-    """`builtin:tiny` / `builtin:smollm2` are built offline on first use; a URI (s3://, gs://, file://) of a
-    published model folder is fetched once into this node's cache; local paths pass through."""
+    """`builtin:tiny` / `builtin:smollm2` are built offline on first use, `builtin:lab-base` is committed; a URI
+    (s3://, gs://, file://) of a published model folder is fetched once into this node's cache; local paths pass through."""
     if ref == "builtin:tiny":
         from mathgpt.models.tiny import tiny_model_dir
 
@@ -23,8 +23,12 @@ def resolve_model(ref: str) -> str:
         from mathgpt.models.smollm2 import smollm2_dir
 
         return str(smollm2_dir())
+    if ref == "builtin:lab-base":
+        from mathgpt.lab.base import lab_base_dir
+
+        return str(lab_base_dir())
     if ref.startswith("builtin:"):
-        raise ConfigError(f"unknown builtin model {ref!r}; known: builtin:tiny, builtin:smollm2")
+        raise ConfigError(f"unknown builtin model {ref!r}; known: builtin:tiny, builtin:smollm2, builtin:lab-base")
     if ref.startswith("stage:"):
         raise ConfigError(f"{ref!r} refers to a pipeline stage output; resolve it through the pipeline")
     if is_uri(ref):

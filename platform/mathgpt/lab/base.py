@@ -1,0 +1,122 @@
+"""The lab's base model, `builtin:lab-base`: the analogue of the paper's Llama-2 base, committed as a small artifact.
+
+It is the offline tiny Llama trained from its random initialisation on the general corpus and the world's math
+corpus (recipes/lab/pretrain.yaml, through the normal curate, mix and train_cpt stages). Building it takes about
+nine minutes on 2 cores, more than `make demo` can afford, so the export is kept in the package
+(`platform/mathgpt/models/lab_base/`, about 5 MB of safetensors) with PROVENANCE.json beside it: the command,
+the recipe's settings fingerprint, the versions, the training counts, the held-out check of its mixture, and the
+sha256 of every file. Training is reproducible bit for bit (seeded mixture, Ray Data order preserved into Ray
+Train, gloo reductions in a fixed order), so `mathgpt lab base` rebuilds the same bytes on this kind of machine
+and `mathgpt lab base --check` rebuilds it in a scratch folder and compares.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import shutil
+from pathlib import Path
+from typing import Any
+
+from mathgpt.errors import ConfigError
+from mathgpt.fingerprint import fingerprint, settings
+from mathgpt.paths import PACKAGE_DIR, REPO_ROOT
+
+ARTIFACT = PACKAGE_DIR / "models" / "lab_base"
+PROVENANCE = "PROVENANCE.json"
+RECIPE = REPO_ROOT / "recipes" / "lab" / "pretrain.yaml"
+# What the export holds besides the model (the publish marker and run bookkeeping are not part of the model).
+SKIP = {"_MATHGPT_COMPLETE.json"}
+
+
+def lab_base_dir() -> Path:
+    """The committed base model's folder, checked to be whole."""
+    if not (ARTIFACT / PROVENANCE).exists():
+        raise ConfigError(f"builtin:lab-base: {ARTIFACT / PROVENANCE} is missing; rebuild it with `mathgpt lab base`")
+    problem = verify(ARTIFACT)
+    if problem:
+        raise ConfigError(f"builtin:lab-base: {problem}; rebuild it with `mathgpt lab base`")
+    return ARTIFACT
+
+
+def file_digests(folder: Path) -> dict[str, dict[str, Any]]:
+    """sha256 and size of every file of a model folder (sorted by name; PROVENANCE.json excluded)."""
+    return {p.name: {"sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "bytes": p.stat().st_size}
+            for p in sorted(folder.iterdir()) if p.is_file() and p.name != PROVENANCE and p.name not in SKIP}
+
+
+def verify(folder: Path) -> str | None:
+    """None when every file of the folder matches its provenance, else what differs."""
+    recorded = json.loads((folder / PROVENANCE).read_text())["files"]
+    found = file_digests(folder)
+    if found != recorded:
+        diff = sorted(set(found) ^ set(recorded)) or [n for n in recorded if found[n] != recorded[n]]
+        return f"{folder}: files differ from {PROVENANCE}: {diff}"
+    return None
+
+
+def recipe_fingerprint(recipe: Any) -> str:
+    """The pretraining recipe's settings (less its run directory and name, and the speed-only knobs)."""
+    dump = recipe.model_dump(mode="json")
+    return fingerprint(settings({k: v for k, v in dump.items() if k not in ("run_dir", "name", "ray")}))
+
+
+def build(work_dir: str, out_dir: Path = ARTIFACT, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Pretrain in `work_dir` (a run directory; complete stages are reused) and write the export and its
+    provenance to `out_dir`, replacing what was there. Returns the provenance."""
+    from mathgpt.config import load_recipe
+    from mathgpt.lab.grid import check_mixture
+    from mathgpt.lab.leakage import heldout_questions
+    from mathgpt.manifest import load_manifest
+    from mathgpt.pipeline import run_pipeline
+
+    overrides = {**(overrides or {}), "run_dir": work_dir}
+    recipe = load_recipe(RECIPE, overrides)
+    run_pipeline(recipe)
+    check = check_mixture(recipe, heldout_questions())
+    export = Path(recipe.resolved_run_dir, "train_cpt", "model")
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for p in sorted(export.iterdir()):
+        if p.is_file() and p.name not in SKIP:
+            shutil.copyfile(p, tmp / p.name)
+    manifests = {stage: load_manifest(str(Path(recipe.resolved_run_dir, stage))) for stage in recipe.stages}
+    train = manifests["train_cpt"]["counts"]["final_metrics"]
+    provenance = {
+        "model": "builtin:lab-base",
+        "command": "mathgpt lab base" + "".join(f" --set {k}={v}" for k, v in sorted(overrides.items())
+                                               if k != "run_dir"),
+        "recipe": str(RECIPE.relative_to(REPO_ROOT)), "recipe_fingerprint": recipe_fingerprint(recipe),
+        "overrides": {k: v for k, v in overrides.items() if k != "run_dir"},
+        "training": {k: train.get(k) for k in ("step", "tokens_seen", "loss")},
+        "heldout_check": {"mixtures": 1, "found": sum(len(v) for v in check["found"].values())},
+        "built_with": _versions(), "stage_seconds": {k: m["seconds"] for k, m in manifests.items()},
+        "files": file_digests(tmp),
+    }
+    (tmp / PROVENANCE).write_text(json.dumps(provenance, indent=2) + "\n")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
+    return provenance
+
+
+def check(work_dir: str) -> tuple[bool, dict[str, Any]]:
+    """Rebuild from scratch under `work_dir` (`run/`, cleared first, and `rebuilt/`) and compare every file with
+    the committed artifact."""
+    recorded = json.loads((ARTIFACT / PROVENANCE).read_text())
+    work = Path(work_dir).resolve()
+    shutil.rmtree(work / "run", ignore_errors=True)
+    rebuilt = build(str(work / "run"), work / "rebuilt", recorded["overrides"])
+    return rebuilt["files"] == recorded["files"], {"committed": recorded["files"], "rebuilt": rebuilt["files"]}
+
+
+def _versions() -> dict[str, str]:
+    import deepspeed
+    import ray
+    import torch
+    import transformers
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
+            "deepspeed": deepspeed.__version__, "ray": ray.__version__, "machine": platform.machine(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
