@@ -20,14 +20,15 @@ def small_demo(run_dir: str, serving_port: int) -> dict:
     for m in data["synthesis"]["methods"]:
         m["max_tokens"] = 12
     data["curation"]["corpora"] = [{**c, "limit": 20} for c in data["curation"]["corpora"]]
-    data["curation"]["problem_solving"][0]["limit"] = 60
+    data["curation"]["problem_solving"] = [{**p, "limit": 60} for p in data["curation"]["problem_solving"]]
     data["mixing"]["total_tokens"] = 20000
     data["mixing"]["seq_len"] = 256
     data["mixing"]["sft"]["max_length"] = 256
     for stage in ("cpt", "sft"):
         data["training"][stage].update(max_steps=3, checkpoint_every=2, global_batch_tokens=1024)
     data["evaluation"]["benchmarks"] = [{"name": "gsm8k", "limit": 2, "max_tokens": 8},
-                                        {"name": "math", "limit": 2, "max_tokens": 8}]
+                                        {"name": "math", "limit": 2, "max_tokens": 8},
+                                        {"name": "lab", "limit_per_level": 1, "max_tokens": 8}]
     data["serving"].update(port=serving_port, max_tokens_cap=16)
     return data
 

@@ -375,8 +375,9 @@ class EvaluationConfig(StrictModel):
     )
     n: int = Field(1, ge=1, description="Samples per problem (n>1 gives maj@n and pass@n).")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy.")
-    models: list[Literal["train_cpt", "train_sft"]] = Field(
-        default_factory=lambda: ["train_sft"], description="Which trained models the pipeline evaluates."
+    models: list[Literal["base", "train_cpt", "train_sft"]] = Field(
+        default_factory=lambda: ["train_sft"], description="Which models the pipeline evaluates: the trained "
+        "ones, and `base`, the model the run starts from (training.cpt.model), to show what training changed."
     )
 
 
@@ -418,6 +419,9 @@ class ServingConfig(StrictModel):
     max_replicas: int = Field(1, ge=1, description="Autoscaling maximum replicas.")
     target_ongoing_requests: float = Field(4.0, gt=0, description="Autoscaling target per replica.")
     query: str | None = Field(None, description="Pipeline: a question asked once after the server is up.")
+    query_reference: str | None = Field(
+        None, description="Pipeline: the query's reference answer; the platform's grader marks the served "
+        "answer correct or not (printed, and kept in the serve stage's manifest).")
 
     def engine(self, max_model_len: int) -> EngineConfig:
         """The model deployment's engine config (backend, accelerator, vLLM kwargs), as synthesis would run it."""

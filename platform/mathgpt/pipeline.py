@@ -84,9 +84,12 @@ def _evaluate(r: Recipe, out: str) -> dict[str, Any]:
         for stage in r.evaluation.models:
             mode = r.evaluation.mode if r.evaluation.mode != "auto" else ("chat" if stage == "train_sft" else "fewshot")
             sub = join(out, stage)
-            summary = run_evaluation(r.evaluation, model_for(r, f"stage:{stage}"), sub, f"{r.name}/{stage}", mode)
+            ref = r.training.cpt.model if stage == "base" else f"stage:{stage}"
+            summary = run_evaluation(r.evaluation, model_for(r, ref), sub, f"{r.name}/{stage}", mode)
             results[stage] = {"average": summary["average"],
-                              "benchmarks": {b: v["accuracy"] for b, v in summary["benchmarks"].items()}}
+                              "benchmarks": {b: v["accuracy"] for b, v in summary["benchmarks"].items()},
+                              "ci95": {b: v["ci95"] for b, v in summary["benchmarks"].items()},
+                              "n": {b: v["n"] for b, v in summary["benchmarks"].items()}}
             dirs.append(sub)
         record.counts = results
         record.outputs = {"reports": [join(d, "report.md") for d in dirs]}
@@ -97,6 +100,7 @@ def _evaluate(r: Recipe, out: str) -> dict[str, Any]:
 
 
 def _serve(r: Recipe, out: str) -> dict[str, Any]:
+    from mathgpt.grading import grade
     from mathgpt.serving.auth import load_api_key
     from mathgpt.serving.local import query, start, stop
 
@@ -114,8 +118,14 @@ def _serve(r: Recipe, out: str) -> dict[str, Any]:
         finally:
             stop()
         record.counts = {"url": base, "question": cfg.query, "answer": answer}
+        if answer and cfg.query_reference is not None:
+            record.counts.update(reference=cfg.query_reference,
+                                 correct=grade(answer["completion"], cfg.query_reference))
     console.print(f"[serve] served on {base}; asked {cfg.query!r}; final answer: "
                   f"{answer['answer'] if answer else None!r}")
+    if "correct" in record.counts:
+        console.print(f"[serve] reference {cfg.query_reference!r}: the served answer is "
+                      f"{'correct' if record.counts['correct'] else 'wrong'}")
     return record.counts
 
 
@@ -149,7 +159,7 @@ def _inputs(recipe: Recipe, stage: str) -> list[str]:
         cfg = recipe.training.cpt if stage == "train_cpt" else recipe.training.sft
         return ["mix", *model_stage(cfg.model)]
     if stage == "evaluate":
-        return list(recipe.evaluation.models)
+        return [m for m in recipe.evaluation.models if m != "base"]  # `base` is a model reference, not a stage
     if stage == "serve":
         return model_stage(recipe.serving.model)
     return []
@@ -165,6 +175,8 @@ def stage_settings(recipe: Recipe, stage: str) -> dict[str, Any]:
     for up in _inputs(recipe, stage):
         up_dir = stage_dir(recipe, up)
         inputs[up] = load_manifest(up_dir).get("fingerprint") if is_complete(up_dir) else None
+    if stage == "evaluate" and "base" in recipe.evaluation.models:
+        inputs["base"] = recipe.training.cpt.model
     return {SECTIONS[stage]: settings(section.model_dump(mode="json")), "inputs": inputs}
 
 
@@ -224,8 +236,26 @@ def print_summary(recipe: Recipe, timings: dict[str, Any]) -> None:
                       "machinery working end to end, not the method's accuracy.")
     evaluation = stage_dir(recipe, "evaluate")
     if "evaluate" in recipe.stages and is_complete(evaluation):
-        for path in load_manifest(evaluation)["outputs"].get("reports", []):
+        manifest = load_manifest(evaluation)
+        console.print(_accuracy_table(manifest["counts"]))
+        for path in manifest["outputs"].get("reports", []):
             console.print(f"evaluation report: {path}")
+
+
+def _accuracy_table(counts: dict[str, Any]) -> Table:
+    """Accuracy (%) with its 95 % interval, a row per evaluated model, a column per benchmark."""
+    benches = sorted({b for c in counts.values() for b in c["benchmarks"]})
+    table = Table(title="evaluation: accuracy % [95% interval] (n problems)")
+    for col in ("model", *benches):
+        table.add_column(col)
+    for model, c in counts.items():
+        cells = []
+        for b in benches:
+            acc, ci, n = c["benchmarks"].get(b), c.get("ci95", {}).get(b), c.get("n", {}).get(b)
+            cells.append("" if acc is None else f"{100 * acc:.1f}" + (f" [{100 * ci[0]:.0f}-{100 * ci[1]:.0f}] ({n})"
+                                                                      if ci else ""))
+        table.add_row(model, *cells)
+    return table
 
 
 def _highlights(stage: str, manifest: dict[str, Any]) -> str:
@@ -243,5 +273,6 @@ def _highlights(stage: str, manifest: dict[str, Any]) -> str:
     if stage == "evaluate":
         return ", ".join(f"{k}: avg {100 * v['average']:.1f}%" for k, v in c.items())
     if stage == "serve":
-        return f"answer: {(c.get('answer') or {}).get('answer')!r}"
+        verdict = "" if "correct" not in c else (" (correct)" if c["correct"] else " (wrong)")
+        return f"answer: {(c.get('answer') or {}).get('answer')!r}{verdict}"
     return ""
