@@ -91,11 +91,12 @@ def test_rerun_packs_only_missing_shards_and_a_new_plan_repacks_all(ray_local, c
     assert json.loads((out / "manifest.json").read_text())["counts"]["shards"] == reseeded["shards"]
 
 
-@pytest.mark.parametrize("pack", [False, True])
 def test_sft_shards_are_the_chats_shuffled_once_then_rendered_and_every_chat_is_counted(ray_local, curated,
-                                                                                        tmp_path, pack):
-    """Each shard holds one group of the seeded order, rendered (and packed) as one process would; the
-    order interleaves the sources, and a second build gives the same shards."""
+                                                                                        tmp_path):
+    """Each shard holds one group of the seeded order, rendered and packed as one process would; the order
+    interleaves the sources, and a second build gives the same shards (the unpacked rows are the same
+    function without packing: tests/mixing/test_mixing.py)."""
+    pack = True
     from mathgpt.mixing.sft import render_example, sft_order
 
     chats = [{"id": f"{src}{i}", "source": src,
