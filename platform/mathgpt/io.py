@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from mathgpt.errors import RecordError
+from mathgpt.errors import RecordError, StageError
 from mathgpt.paths import resolve_data_path
 from mathgpt.schemas import RecordSchema
 
@@ -292,6 +292,13 @@ def repeated_values(values: pa.Array | pa.ChunkedArray) -> list[Any]:
     """The values that occur more than once, sorted (ids that must be unique, say)."""
     counts = pa.table({"v": values}).group_by("v").aggregate([("v", "count")])
     return sorted(counts.filter(pc.greater(counts.column("v_count"), 1)).column("v").to_pylist())
+
+
+def require_unique_ids(ids: pa.Array | pa.ChunkedArray, stage: str, noun: str, hint: str) -> None:
+    """A StageError naming the first repeated ids (of `noun`s, in `stage`) and what to do about it."""
+    repeated = repeated_values(ids)
+    if repeated:
+        raise StageError(f"{stage}: {len(repeated)} {noun} id(s) occur more than once, e.g. {repeated[:5]}; {hint}")
 
 
 def parquet_rows(files: list[str]) -> int:

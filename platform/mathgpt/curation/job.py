@@ -31,7 +31,7 @@ from mathgpt.io import (
     parquet_rows,
     parquet_set,
     read_columns,
-    repeated_values,
+    require_unique_ids,
     write_jsonl,
 )
 from mathgpt.manifest import stage_record
@@ -39,14 +39,6 @@ from mathgpt.raydata import map_file_to_parquet, read_parquet
 from mathgpt.schemas import CHAT, DOCUMENT, RecordSchema
 
 log = logging.getLogger(__name__)
-
-
-def _require_unique_ids(ids: pa.Array) -> None:
-    """Dedup, decontamination and the mix stage's join all key documents by id."""
-    repeated = repeated_values(ids)
-    if repeated:
-        raise StageError(f"curate: {len(repeated)} document id(s) occur more than once, e.g. {repeated[:5]}: "
-                         "a source reuses ids; point its `id_field` at a unique field")
 
 
 def exact_duplicate_of(ids: pa.Array, keys: pa.Array) -> np.ndarray:
@@ -83,6 +75,11 @@ def _signature_loader(files: list[str]) -> Any:
         return np.concatenate(parts)
 
     return load
+
+
+def _require_unique_ids(ids: pa.Array) -> None:
+    """Dedup, decontamination and the mix stage's join all key documents by id."""
+    require_unique_ids(ids, "curate", "document", "a source reuses ids; point its `id_field` at a unique field")
 
 
 def decide(cfg: CurationConfig, feature_files: list[str]) -> pa.Table:

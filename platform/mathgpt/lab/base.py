@@ -71,8 +71,8 @@ def build(work_dir: str, out_dir: Path = ARTIFACT, overrides: dict[str, Any] | N
     from mathgpt.manifest import load_manifest
     from mathgpt.pipeline import run_pipeline
 
-    overrides = {**(overrides or {}), "run_dir": work_dir}
-    recipe = load_recipe(RECIPE, overrides)
+    overrides = dict(overrides or {})
+    recipe = load_recipe(RECIPE, {**overrides, "run_dir": work_dir})
     run_pipeline(recipe)
     check = check_mixture(recipe, heldout_questions())
     export = Path(recipe.resolved_run_dir, "train_cpt", "model")
@@ -86,10 +86,9 @@ def build(work_dir: str, out_dir: Path = ARTIFACT, overrides: dict[str, Any] | N
     train = manifests["train_cpt"]["counts"]["final_metrics"]
     provenance = {
         "model": "builtin:lab-base",
-        "command": "mathgpt lab base" + "".join(f" --set {k}={v}" for k, v in sorted(overrides.items())
-                                               if k != "run_dir"),
+        "command": "mathgpt lab base" + "".join(f" --set {k}={v}" for k, v in sorted(overrides.items())),
         "recipe": str(RECIPE.relative_to(REPO_ROOT)), "recipe_fingerprint": recipe_fingerprint(recipe),
-        "overrides": {k: v for k, v in overrides.items() if k != "run_dir"},
+        "overrides": overrides,
         "training": {k: train.get(k) for k in ("step", "tokens_seen", "loss")},
         "heldout_check": {"mixtures": 1, "found": sum(len(v) for v in check["found"].values())},
         "built_with": _versions(), "stage_seconds": {k: m["seconds"] for k, m in manifests.items()},

@@ -86,12 +86,11 @@ def run_grid(out: str, seeds: int = 3, quick: bool = False, cells: tuple[str, ..
         raise StageError("the sft cell starts from the base cell's CPT model: run base too")
     started = time.time()
     questions = heldout_questions()
-    base_model = BASE_MODEL
     shared = _recipe("common", join(out, "shared"), quick, {"stages": ["synthesize", "curate"]})
     _run(shared)
     for seed in range(seeds):
         for cell in (c for c in CELLS if c in cells):
-            recipe = cell_recipe(cell, out, seed, base_model, quick)
+            recipe = cell_recipe(cell, out, seed, BASE_MODEL, quick)
             for stage in ("synthesis", "curate"):
                 _link(join(shared.resolved_run_dir, stage), join(recipe.resolved_run_dir, stage))
             _run(recipe)

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from mathgpt.config import MixingConfig
 from mathgpt.errors import StageError
-from mathgpt.io import clear_dir, exists, join, read_columns, read_json, repeated_values, write_json, write_parquet
+from mathgpt.io import clear_dir, exists, join, read_columns, read_json, require_unique_ids, write_json, write_parquet
 from mathgpt.mixing.budget import mixture_picks
 from mathgpt.mixing.pack import Packer
 from mathgpt.raydata import map_file_to_parquet, read_parquet
@@ -88,10 +88,10 @@ def pack_group(batch: dict[str, np.ndarray], cpt_dir: str, seq_len: int, pad_id:
 def build_cpt_shards(cfg: MixingConfig, tokenized: list[str], cpt_dir: str,
                      pad_id: int) -> tuple[list[str], dict[str, Any]]:
     """Plan the mixture, then join + group + pack the groups that have no shard yet; returns shards and counts."""
-    import ray.data
-
     index = read_columns(tokenized, ["id", "kind", "n_tokens"]).sort_by("id")  # the plan must not depend on file order
-    _check_unique_ids(index)
+    # the plan joins tokens by document id: two documents with one id would both be packed for each pick
+    require_unique_ids(index.column("id"), "mix", "curated document",
+                       "ids must be unique (curation keeps them so unless sources reuse ids)")
     plan, accounting, n_groups = plan_segments(index, cfg)
     stamp = {"fingerprint": _fingerprint(plan, cfg, pad_id), "groups": n_groups}
     if not exists(join(cpt_dir, PLAN)) or read_json(join(cpt_dir, PLAN)) != stamp:
@@ -102,13 +102,9 @@ def build_cpt_shards(cfg: MixingConfig, tokenized: list[str], cpt_dir: str,
     if todo:
         todo_plan = plan.filter(pc.is_in(plan.column("group"), pa.array(todo, pa.int64())))
         n_parts = shuffle_partitions(sum(_planned_tokens(todo_plan).values()), len(todo))
-        tokens = read_parquet(tokenized, columns=["id", "input_ids"])
-        summaries = (ray.data.from_arrow(todo_plan).join(tokens, join_type="inner", num_partitions=n_parts, on=("id",))
-                     .groupby("group", num_partitions=n_parts)
-                     .map_groups(pack_group, batch_format="numpy",
-                                 fn_kwargs={"cpt_dir": cpt_dir, "seq_len": cfg.seq_len, "pad_id": pad_id,
-                                            "last_partial": cfg.last_partial, "last_group": n_groups - 1})
-                     .take_all())
+        summaries = pack_planned_groups(todo_plan, read_parquet(tokenized, columns=["id", "input_ids"]), n_parts,
+                                        pack_group, cpt_dir=cpt_dir, seq_len=cfg.seq_len, pad_id=pad_id,
+                                        last_partial=cfg.last_partial, last_group=n_groups - 1)
         _check_packed(summaries, todo_plan, todo)
     shards = [shard_path(cpt_dir, g) for g in range(n_groups)]
     planned = int(pc.sum(pc.subtract(plan.column("stop"), plan.column("start"))).as_py() or 0)
@@ -120,12 +116,15 @@ def build_cpt_shards(cfg: MixingConfig, tokenized: list[str], cpt_dir: str,
     return shards, counts
 
 
-def _check_unique_ids(index: pa.Table) -> None:
-    """The plan joins tokens by document id: two documents with one id would both be packed for each pick."""
-    dupes = repeated_values(index.column("id"))
-    if dupes:
-        raise StageError(f"mix: {len(dupes)} document id(s) occur more than once in the curated documents, "
-                         f"e.g. {dupes[:5]}; ids must be unique (curation keeps them so unless sources reuse ids)")
+def pack_planned_groups(plan: pa.Table, rows: Any, n_parts: int, fn: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    """Join a plan (id, group, order, ...) with the rows it names (a Ray Dataset keyed by id), and run `fn` on
+    each group's rows in its own task (`map_groups`, numpy batches, `kwargs` passed on); returns its summaries."""
+    import ray.data
+
+    return (ray.data.from_arrow(plan).join(rows, join_type="inner", num_partitions=n_parts, on=("id",))
+            .groupby("group", num_partitions=n_parts)
+            .map_groups(fn, batch_format="numpy", fn_kwargs=kwargs)
+            .take_all())
 
 
 def shuffle_partitions(tokens: int, groups: int) -> int:

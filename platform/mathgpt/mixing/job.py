@@ -10,7 +10,7 @@ from mathgpt.config import MixingConfig
 from mathgpt.io import clear_dir, join, parquet_set, read_columns
 from mathgpt.manifest import stage_record
 from mathgpt.errors import StageError
-from mathgpt.mixing.cpt import build_cpt_shards, shuffle_partitions, tokenize_to_parquet
+from mathgpt.mixing.cpt import build_cpt_shards, pack_planned_groups, shuffle_partitions, tokenize_to_parquet
 from mathgpt.mixing.sft import KEPT, STATUS_COUNTS, RenderChatsUDF, pack_sft_group, sft_order
 from mathgpt.mixing.tokenize import load_tokenizer
 from mathgpt.raydata import map_file_to_parquet, read_parquet
@@ -28,7 +28,6 @@ def build_sft_shards(cfg: MixingConfig, chats: str, out_dir: str, pad_id: int) -
     """
     import pyarrow as pa
     import pyarrow.compute as pc
-    import ray.data
 
     sft = cfg.sft
     settings = {"tokenizer": cfg.tokenizer, "max_length": sft.max_length, "overflow": sft.overflow,
@@ -43,15 +42,9 @@ def build_sft_shards(cfg: MixingConfig, chats: str, out_dir: str, pad_id: int) -
                      cfg.seed)
     if plan.num_rows:
         n_groups = int(pc.max(plan.column("group")).as_py()) + 1
-        n_parts = shuffle_partitions(int(sum(by_status.get(s, 0) for s in KEPT)) * sft.max_length, n_groups)
-        summaries = (ray.data.from_arrow(plan)
-                     .join(read_parquet(rendered, columns=["id", "input_ids", "loss_mask"]), join_type="inner",
-                           num_partitions=n_parts, on=("id",))
-                     .groupby("group", num_partitions=n_parts)
-                     .map_groups(pack_sft_group, batch_format="numpy",
-                                 fn_kwargs={"sft_dir": sft_dir, "max_length": sft.max_length, "pad_id": pad_id,
-                                            "pack": sft.pack})
-                     .take_all())
+        summaries = pack_planned_groups(plan, read_parquet(rendered, columns=["id", "input_ids", "loss_mask"]),
+                                        shuffle_partitions(plan.num_rows * sft.max_length, n_groups), pack_sft_group,
+                                        sft_dir=sft_dir, max_length=sft.max_length, pad_id=pad_id, pack=sft.pack)
         packed = sum(int(s["chats"]) for s in summaries)
         if packed != plan.num_rows:
             raise StageError(f"mix: packed {packed} SFT chats, planned {plan.num_rows}")

@@ -123,12 +123,9 @@ def sft_order(ids: Any, chats_per_group: int, seed: int) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from mathgpt.errors import StageError
-    from mathgpt.io import repeated_values
+    from mathgpt.io import require_unique_ids
 
-    dupes = repeated_values(ids)
-    if dupes:
-        raise StageError(f"mix: {len(dupes)} chat id(s) occur more than once, e.g. {dupes[:5]}; SFT ids must be unique")
+    require_unique_ids(ids, "mix", "chat", "SFT ids must be unique")
     ids = pc.take(ids, pc.sort_indices(ids))
     order = np.random.default_rng(seed).permutation(len(ids))
     return pa.table({"id": ids.take(pa.array(order)), "group": pa.array(np.arange(len(ids)) // chats_per_group),

@@ -24,7 +24,7 @@ def run_training(cfg: TrainConfig, stage: str, data_dir: str, out_dir: str, mode
 
     `fail_at_step` (fault-injection for tests) makes the last worker exit once at that step.
     """
-    from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     files = list_files(data_dir, (".parquet",))
@@ -53,7 +53,7 @@ def run_training(cfg: TrainConfig, stage: str, data_dir: str, out_dir: str, mode
                                  failure_config=FailureConfig(max_failures=cfg.max_failures),
                                  checkpoint_config=CheckpointConfig(num_to_keep=cfg.keep_last),
                                  callbacks=[ProgressCallback(cfg.max_steps, stage)]),
-            datasets={"train": ds}, dataset_config=_ordered_ingest(DataConfig),
+            datasets={"train": ds}, dataset_config=_ordered_ingest(),
         )
         try:
             result = trainer.fit()
@@ -70,14 +70,16 @@ def run_training(cfg: TrainConfig, stage: str, data_dir: str, out_dir: str, mode
     return record.counts
 
 
-def _ordered_ingest(data_config: Any) -> Any:
+def _ordered_ingest() -> Any:
     """Ray Train's ingest with Ray Data's order preserved: blocks reach the split in the order of the (seeded)
     block shuffle and each worker's share is then a function of the seed alone, so that a run is reproducible bit
     for bit (the lab's committed base model is rebuilt that way). Without it, blocks go out as read tasks finish.
     """
-    options = data_config.default_ingest_options()
+    from ray.train import DataConfig
+
+    options = DataConfig.default_ingest_options()
     options.preserve_order = True
-    return data_config(execution_options=options)
+    return DataConfig(execution_options=options)
 
 
 def _checkpoint_uri(checkpoint: Any, out_dir: str) -> str | None:
