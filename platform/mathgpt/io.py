@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,17 +87,55 @@ def list_files(path: str, suffixes: tuple[str, ...] = (".jsonl", ".parquet")) ->
     return [prefix + f if prefix and not f.startswith(prefix) else f for f in files]
 
 
-def _iter_jsonl(path: str) -> Iterator[tuple[int, Any]]:
+def _lines(path: str, chunk_bytes: int = 1 << 20) -> Iterator[bytes]:
+    """The lines of a file, streamed: split at b"\n" only (JSON strings may hold U+2028 and its kin raw)."""
     fs, inner = filesystem(path)
     with fs.open_input_stream(inner) as stream:
-        data = stream.read()
-    for lineno, raw in enumerate(data.decode("utf-8", errors="strict").splitlines(), start=1):
-        if not raw.strip():
-            continue
+        rest = b""
+        while chunk := stream.read(chunk_bytes):
+            *lines, rest = (rest + chunk).split(b"\n")
+            yield from lines
+        if rest:
+            yield rest
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def _lone_surrogate(value: Any, where: str = "") -> str | None:
+    """The first field (dotted) whose text holds a lone surrogate (a JSON escape such as \\ud800), else None."""
+    if isinstance(value, str):
         try:
-            yield lineno, json.loads(raw)
-        except json.JSONDecodeError as err:
-            yield lineno, FieldError("<json>", f"malformed JSON: {err.msg} at column {err.colno}")
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where or "<value>"
+        return None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _lone_surrogate(item, f"{where}.{key}" if where else str(key))
+        if found:
+            return found
+    return None
+
+
+def _parse_line(raw: bytes) -> Any:
+    """One JSON line → the record, or a FieldError naming what is wrong with it."""
+    try:
+        text = raw.decode("utf-8", errors="strict")
+    except UnicodeDecodeError as err:
+        return FieldError("<utf-8>", f"invalid UTF-8 byte 0x{raw[err.start]:02x} at byte {err.start} of the line")
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as err:
+        return FieldError("<json>", f"malformed JSON: {err.msg} at column {err.colno}")
+    bad = _lone_surrogate(record) if _SURROGATE_ESCAPE.search(raw) else None
+    return FieldError(bad, "lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape)") if bad else record
+
+
+def _iter_jsonl(path: str) -> Iterator[tuple[int, Any]]:
+    for lineno, raw in enumerate(_lines(path), start=1):
+        if raw.strip():
+            yield lineno, _parse_line(raw)
 
 
 def _iter_parquet(path: str) -> Iterator[tuple[int, Any]]:
@@ -198,7 +237,12 @@ def _check(raw: Any, schema: RecordSchema | None, normalize: Normalizer | None) 
         raise raw
     if not isinstance(raw, dict):
         raise FieldError("<record>", f"expected a JSON object, got {type(raw).__name__}")
-    rec = normalize(raw) if normalize else raw
+    try:
+        rec = normalize(raw) if normalize else raw
+    except FieldError:
+        raise
+    except Exception as err:  # a loader meeting a value it cannot read (a bad index, a missing key)
+        raise FieldError("<normalize>", f"{type(err).__name__}: {err}") from None
     if schema is not None:
         problem = schema.validate(rec)
         if problem:
