@@ -76,11 +76,11 @@ def test_a_stage_model_is_used_only_once_published(bucket, tmp_path, monkeypatch
 def test_the_generated_api_key_lives_in_the_bucket_and_replicas_read_it(bucket, tmp_path):
     from mathgpt.serving.auth import load_api_key, write_private
 
-    path = write_private("s3cret", join(bucket, "run/serve/api_key"))
-    assert path.startswith("s3://") and load_api_key("MATHGPT_TEST_UNSET_KEY", path) == "s3cret"
+    path = write_private("s3cret-key-0001", join(bucket, "run/serve/api_key"))
+    assert path.startswith("s3://") and load_api_key("MATHGPT_TEST_UNSET_KEY", path) == "s3cret-key-0001"
     assert not any(p.name.startswith("s3:") for p in tmp_path.iterdir())
-    local = write_private("k2", str(tmp_path / "serve/api_key"))
-    assert (tmp_path / "serve/api_key").stat().st_mode & 0o777 == 0o600 and load_api_key("X_UNSET", local) == "k2"
+    local = write_private("local-key-0002", str(tmp_path / "serve/api_key"))
+    assert (tmp_path / "serve/api_key").stat().st_mode & 0o777 == 0o600 and load_api_key("X_UNSET", local) == "local-key-0002"
     with pytest.raises(ConfigError, match="does not exist"):
         load_api_key("X_UNSET", join(bucket, "no/key"))
 

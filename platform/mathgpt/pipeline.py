@@ -109,10 +109,10 @@ def _serve(r: Recipe, out: str) -> dict[str, Any]:
         key_file = write_private(secrets.token_urlsafe(24), join(out, "api_key"))
         cfg = cfg.model_copy(update={"api_key_file": key_file})
         console.print(f"[serve] {cfg.api_key_env} is unset: generated a one-off key in {key_file}")
+    key = load_api_key(cfg.api_key_env, cfg.api_key_file)  # a missing or short key fails now, not in Serve's logs
     with stage_record(out, "serve", cfg.model_dump(mode="json")) as record:
         base = start(cfg, model_for(r, cfg.model))
         try:
-            key = load_api_key(cfg.api_key_env, cfg.api_key_file)
             answer = query(base, key, cfg.query, cfg.model_name, max_tokens=min(128, cfg.max_tokens_cap)) \
                 if cfg.query else None
         finally:
@@ -266,7 +266,8 @@ def _highlights(stage: str, manifest: dict[str, Any]) -> str:
         return (f"{c['documents_in']}→{c['documents_out']} docs, {c['exact_duplicates']}+{c['near_duplicates']} dups, "
                 f"{c['contaminated']} contaminated")
     if stage == "mix":
-        return f"{c['sequences']} seqs x {c['seq_len']}, pad {100 * c['padding_fraction']:.2f}%, {c.get('sft_rows', 0)} SFT rows"
+        return (f"{c['sequences']} seqs x {c['seq_len']} ({c.get('packing', 'split')}, {c.get('documents_cut', '?')} "
+                f"docs cut), pad {100 * c['padding_fraction']:.2f}%, {c.get('sft_rows', 0)} SFT rows")
     if stage.startswith("train"):
         m = c.get("final_metrics", {})
         return f"step {m.get('step')}, loss {m.get('loss', float('nan')):.3f}"

@@ -96,7 +96,7 @@ def vllm_server(ray_local, vllm_engine, tmp_path_factory):
     from mathgpt.serving.local import start, stop
 
     key = tmp_path_factory.mktemp("vllm-serve") / "key"
-    key.write_text("vllm-key")
+    key.write_text("vllm-key-0001")
     cfg = ServingConfig(backend="vllm", accelerator=vllm_engine["accelerator"], engine_kwargs=vllm_engine["engine_kwargs"],
                         port=8768, api_key_file=str(key), api_key_env="MATHGPT_UNSET_KEY", max_tokens_cap=4000,
                         max_prompt_tokens=512)
@@ -118,7 +118,7 @@ def _model_handle():
 def test_vllm_serving_backend_answers_completions_chat_and_streams(vllm_server):
     from openai import OpenAI
 
-    client = OpenAI(base_url=vllm_server + "/v1", api_key="vllm-key")
+    client = OpenAI(base_url=vllm_server + "/v1", api_key="vllm-key-0001")
     out = client.completions.create(model="mathgpt", prompt="1 + 1 =", max_tokens=8, temperature=0.0)
     assert out.choices[0].text and 0 < out.usage.completion_tokens <= 8
     again = client.completions.create(model="mathgpt", prompt="1 + 1 =", max_tokens=8, temperature=0.0)

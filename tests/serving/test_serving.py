@@ -87,6 +87,22 @@ def test_api_key_required_except_health(server):
     body = {"model": "mathgpt", "prompt": "x", "max_tokens": 2}
     assert _post(server, "/v1/completions", body, {}).status_code == 401
     assert _post(server, "/v1/completions", body, {"Authorization": "Bearer wrong"}).status_code == 401
+    # L1: the scheme is case-insensitive (RFC 7235); the key itself is not
+    assert _post(server, "/v1/completions", body, {"Authorization": f"bearer {KEY}"}).status_code == 200
+    assert _post(server, "/v1/completions", body, {"Authorization": f"Bearer {KEY.upper()}"}).status_code == 401
+
+
+def test_a_short_or_missing_key_is_refused_before_anything_starts(tmp_path, monkeypatch):
+    """L1: a key too short to be a secret, or none at all, is refused when it is read, naming where it came from
+    (`mathgpt serve` and the serve stage read it before deploying, not after Serve's health wait)."""
+    from mathgpt.errors import ConfigError
+    from mathgpt.serving.auth import load_api_key
+
+    monkeypatch.setenv("MATHGPT_SHORT_KEY", "abc")
+    with pytest.raises(ConfigError, match="MATHGPT_SHORT_KEY.* has 3 characters; use at least 12"):
+        load_api_key("MATHGPT_SHORT_KEY", None)
+    with pytest.raises(ConfigError, match="no API key"):
+        load_api_key("MATHGPT_UNSET_KEY_X", None)
 
 
 @pytest.mark.parametrize("change,message", [
@@ -98,6 +114,7 @@ def test_api_key_required_except_health(server):
     ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools is not supported"),
     ({"max_completion_tokens": 4001}, "max_tokens 4001 exceeds the cap of 4000"),
     ({"prompt": "word " * 400}, "limit is 300"),
+    ({"prompt": "w" * 19_000}, "prompt has more than 300 tokens"),  # M2: refused before the tokenizer runs
     ({"prompt": None}, "prompt"),
     ({"top_p": 0}, "top_p"),
     ({"seed": 2**64}, "seed"),  # audit H1: torch's generator raised, a 500 for the whole batch
@@ -128,6 +145,36 @@ def test_malformed_and_oversized_bodies(server):
     resp = httpx.post(server + "/v1/chat/completions", content=b"{nope", headers=H)
     assert resp.status_code == 400 and "Traceback" not in resp.text
     assert _post(server, "/v1/completions", {"model": "mathgpt", "prompt": "x" * 30_000}).status_code == 413
+
+    def chunks():  # M2: no Content-Length: the body arrives chunked, and is read only up to the limit
+        yield b'{"model": "mathgpt", "prompt": "'
+        yield from (b"y" * 4096 for _ in range(10))
+        yield b'"}'
+    assert httpx.post(server + "/v1/completions", content=chunks(), headers=H).status_code == 413
+    many = [{"role": "user", "content": "a"}] * 257  # M2: a bound on the messages the chat template walks
+    resp = _post(server, "/v1/chat/completions", {"model": "mathgpt", "messages": many, "max_tokens": 2})
+    assert resp.status_code == 400 and resp.json()["error"]["param"] == "messages"
+
+
+def test_a_chunked_body_is_read_no_further_than_the_limit():
+    """M2: the ingress stops reading a body without Content-Length once it passes max_body_bytes."""
+    import asyncio
+
+    from starlette.requests import Request
+
+    from mathgpt.serving.app import read_body_within
+
+    sent = []
+
+    async def receive():
+        sent.append(1)
+        return {"type": "http.request", "body": b"z" * 1000, "more_body": len(sent) < 1000}
+
+    request = Request({"type": "http", "method": "POST", "headers": []}, receive)
+    assert asyncio.run(read_body_within(request, 20_000)) is None and len(sent) == 21
+    sent.clear()
+    small = Request({"type": "http", "method": "POST", "headers": []}, receive)
+    assert asyncio.run(read_body_within(small, 10**7)) == b"z" * 1_000_000
 
 
 def test_context_length_rule():

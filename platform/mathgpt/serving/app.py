@@ -44,6 +44,19 @@ def _timeout(timeout: float) -> JSONResponse:
     return _error(504, f"generation did not finish within request_timeout_s ({timeout:g} s)", "timeout_error")
 
 
+async def read_body_within(request: Request, limit: int) -> bytes | None:
+    """The request body, or None once it is known to exceed `limit` bytes: a Content-Length over it is refused
+    unread, and a chunked body is read only until it passes the limit (never held whole in memory)."""
+    if int(request.headers.get("content-length") or 0) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
 async def _prepend(first: Any, rest: Any) -> Any:
     """`first`, then the items of `rest`."""
     yield first
@@ -64,6 +77,9 @@ class Ingress:
         self.settings = settings
         self.key = load_api_key(settings["api_key_env"], settings.get("api_key_file"))
         self.tok = AutoTokenizer.from_pretrained(resolve_model(settings["model_path"]))
+        # no token decodes to more characters than its vocabulary string holds: a prompt longer than
+        # max_prompt_tokens such tokens cannot fit, and is refused before the tokenizer runs
+        self.max_token_chars = max(1, *(len(t) for t in self.tok.get_vocab()))
 
     # ----------------------------------------------------------------- routes
     @api.get("/health")
@@ -89,10 +105,8 @@ class Ingress:
         if not check_bearer(request.headers.get("authorization"), self.key):
             return _error(401, "missing or invalid API key", "authentication_error")
         limit = self.settings["max_body_bytes"]
-        if int(request.headers.get("content-length") or 0) > limit:
-            return _error(413, f"request body exceeds {limit} bytes")
-        body = await request.body()
-        if len(body) > limit:
+        body = await read_body_within(request, limit)
+        if body is None:
             return _error(413, f"request body exceeds {limit} bytes")
         try:
             req = schema.model_validate_json(body)
@@ -103,7 +117,11 @@ class Ingress:
         if req.model != self.settings["model_name"]:
             return _error(404, f"The model {req.model!r} does not exist; this server serves "
                           f"{self.settings['model_name']!r}", param="model", code="model_not_found")
-        prompt_ids = self._prompt_ids(req, chat)
+        most = self.settings["max_prompt_tokens"]
+        if req.text_chars() > most * self.max_token_chars:
+            return _error(400, f"prompt has more than {most} tokens ({req.text_chars()} characters); the limit is "
+                          f"{most}")
+        prompt_ids = await asyncio.to_thread(self._prompt_ids, req, chat)  # never on the event loop
         problem = check_limits(req, len(prompt_ids), self.settings)
         if problem:
             return _error(400, problem)

@@ -9,6 +9,8 @@ from pathlib import Path
 from mathgpt.errors import ConfigError
 from mathgpt.io import exists, is_uri, read_text, write_text
 
+MIN_KEY_CHARS = 12
+
 
 def load_api_key(env_var: str, key_file: str | None) -> str:
     """The server's API key; refusing to start without one is the safe default."""
@@ -19,6 +21,10 @@ def load_api_key(env_var: str, key_file: str | None) -> str:
         key = read_text(key_file).strip()
     if not key:
         raise ConfigError(f"no API key: set the {env_var} environment variable or serving.api_key_file")
+    if len(key) < MIN_KEY_CHARS:
+        raise ConfigError(f"the API key (from {env_var if os.environ.get(env_var, '').strip() else key_file}) has "
+                          f"{len(key)} characters; use at least {MIN_KEY_CHARS} (`mathgpt serve` makes one when "
+                          "none is set)")
     return key
 
 
@@ -37,7 +43,9 @@ def write_private(key: str, path: str) -> str:
 
 
 def check_bearer(header: str | None, key: str) -> bool:
-    """True when the Authorization header carries the key (constant-time comparison)."""
-    if not header or not header.startswith("Bearer "):
+    """True when the Authorization header carries the key (constant-time comparison; the scheme's name is
+    case-insensitive, RFC 7235)."""
+    scheme, _, token = (header or "").strip().partition(" ")
+    if scheme.lower() != "bearer":
         return False
-    return hmac.compare_digest(header[len("Bearer "):].strip().encode(), key.encode())
+    return hmac.compare_digest(token.strip().encode(), key.encode())

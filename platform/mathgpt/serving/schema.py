@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 MAX_STOP = 4  # OpenAI's limits on stop strings
 MAX_STOP_CHARS = 64
+MAX_MESSAGES = 256  # a bound on the chat template's work, far above any real conversation's turns
 # OpenAI fields this server does not implement: a request that sets one gets 400 naming it, never an answer that
 # silently ignored it. Fields whose unset value is sent by clients (false, null, 0, []) pass.
 UNSUPPORTED = ("tools", "tool_choice", "functions", "function_call", "response_format", "logprobs", "top_logprobs",
@@ -85,11 +86,17 @@ class CompletionRequest(_Common):
 
     prompt: str
 
+    def text_chars(self) -> int:
+        return len(self.prompt)
+
 
 class ChatRequest(_Common):
     """/v1/chat/completions body."""
 
-    messages: list[Message] = Field(..., min_length=1)
+    messages: list[Message] = Field(..., min_length=1, max_length=MAX_MESSAGES)
+
+    def text_chars(self) -> int:
+        return sum(len(m.content) for m in self.messages)
 
 
 def check_limits(req: _Common, prompt_tokens: int, limits: dict[str, Any]) -> str | None:
