@@ -8,7 +8,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from mathgpt.config import EngineConfig, SamplingConfig
 from mathgpt.engines import generate, local_generator, make_request
@@ -37,6 +37,10 @@ def server():
             return JSONResponse({"error": "down"}, status_code=503)
         if text.startswith("bad"):
             return JSONResponse({"error": "nope"}, status_code=400)
+        if text.startswith("proxy page"):
+            return HTMLResponse("<html>gateway says hello</html>")
+        if text.startswith("no choices"):
+            return {"choices": [], "usage": {}}
         return {"choices": [{"message": {"role": "assistant", "content": f"echo: {text}"}, "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
 
@@ -88,6 +92,16 @@ def test_gives_up_with_an_error_row(server):
     assert "gave up after 4 attempts" in out[0]["error"] and "HTTP 503" in out[0]["error"]
     assert out[1]["error"].startswith("HTTP 400")
     assert out[2]["completion"] == "echo: fine"
+
+
+def test_a_200_that_is_no_completion_is_that_rows_error_not_the_batchs(server):
+    """L10: an HTML page from a proxy or an empty `choices` used to raise for the whole batch."""
+    url, _ = server
+    out = local_generator(_cfg(url)).generate_rows([_chat("p", "proxy page"), _chat("q", "no choices"),
+                                                   _chat("f", "fine too")])
+    assert out[0]["error"].startswith("HTTP 200 without an OpenAI completion (JSONDecodeError") and "gateway" in out[0]["error"]
+    assert out[1]["error"].startswith("HTTP 200 without an OpenAI completion (IndexError")
+    assert out[2]["completion"] == "echo: fine too" and out[2]["error"] is None
 
 
 def test_rate_limit_spaces_requests(server):

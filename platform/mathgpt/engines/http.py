@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import time
 from typing import Any
 
@@ -18,6 +19,22 @@ from mathgpt.engines.requests import batch_rows, error_output, row_messages, sto
 
 log = logging.getLogger(__name__)
 RETRYABLE = {408, 409, 429, 500, 502, 503, 504}
+
+
+def _parse_answer(resp: Any) -> dict[str, Any]:
+    """A 200's body → the row's output; a body that is not an OpenAI completion (an HTML page from a proxy,
+    `choices: []`) is that row's error, never the whole batch's exception."""
+    try:
+        data = resp.json()
+        choice = data["choices"][0]
+        text = choice["message"]["content"] if "message" in choice else choice["text"]
+        usage = data.get("usage") or {}
+        return {"completion": text or "", "n_prompt_tokens": int(usage.get("prompt_tokens", 0)),
+                "n_completion_tokens": int(usage.get("completion_tokens", 0)),
+                "finish_reason": choice.get("finish_reason") or "stop", "error": None}
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as err:
+        return error_output(f"HTTP 200 without an OpenAI completion ({type(err).__name__}: {err}): "
+                            f"{resp.text[:200]!r}")
 
 
 class HTTPGenerator:
@@ -69,9 +86,9 @@ class HTTPGenerator:
         path, body = self._payload(row)
         last = ""
         for attempt in range(self.max_retries + 1):
-            if attempt:
+            if attempt:  # exponential backoff with full jitter: many actors retrying do not retry in step
                 self.n_retries += 1
-                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
+                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1) * (0.5 + random.random()))
             async with sem:
                 await self._wait_slot()
                 try:
@@ -84,13 +101,7 @@ class HTTPGenerator:
                 continue
             if resp.status_code != 200:
                 return error_output(f"HTTP {resp.status_code}: {resp.text[:300]}")
-            data = resp.json()
-            choice = data["choices"][0]
-            text = choice["message"]["content"] if "message" in choice else choice["text"]
-            usage = data.get("usage") or {}
-            return {"completion": text or "", "n_prompt_tokens": int(usage.get("prompt_tokens", 0)),
-                    "n_completion_tokens": int(usage.get("completion_tokens", 0)),
-                    "finish_reason": choice.get("finish_reason") or "stop", "error": None}
+            return _parse_answer(resp)
         return error_output(f"gave up after {self.max_retries + 1} attempts: {last}")
 
     async def _all(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
