@@ -1,13 +1,14 @@
-"""Shared by the job scripts: use the installed `mathgpt` (cluster images install it), else this checkout's."""
+"""Shared by the job scripts: the `mathgpt` of this checkout (the working_dir a job was submitted with) comes
+first, so the code that runs is the code submitted, even where the cluster image installs a `mathgpt` of its own;
+without a checkout beside it, the installed one."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if importlib.util.find_spec("mathgpt") is None:
+if (ROOT / "platform" / "mathgpt" / "__init__.py").exists():
     sys.path.insert(0, str(ROOT / "platform"))
 
 

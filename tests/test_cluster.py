@@ -40,6 +40,34 @@ def _containers(cluster_spec: dict) -> list[dict]:
     return [c for g in groups for c in g["template"]["spec"]["containers"]]
 
 
+def test_submit_quotes_every_argument_and_refuses_a_recipe_the_cluster_cannot_see(tmp_path):
+    """L6: the entrypoint was joined with spaces (a path with a space or `;` broke or ran remotely), and a recipe
+    outside the repository was sent as a laptop path that does not exist on the cluster."""
+    import shlex
+
+    from mathgpt.errors import ConfigError
+    from mathgpt.submit import entrypoint
+
+    odd = ROOT / "recipes" / "my run; rm -rf x.yaml"
+    entry = entrypoint("train", str(odd), ["--stage", "cpt", "--set", "run_dir=runs/a b"])
+    assert shlex.split(entry) == ["python", "jobs/train.py", "--recipe", "recipes/my run; rm -rf x.yaml",
+                                  "--stage", "cpt", "--set", "run_dir=runs/a b"]
+    assert shlex.split(entrypoint("mix", "s3://bucket/r.yaml"))[3] == "s3://bucket/r.yaml"
+    with pytest.raises(ConfigError, match="outside the repository"):
+        entrypoint("mix", str(tmp_path / "r.yaml"))
+
+
+def test_job_scripts_run_the_submitted_checkout_before_an_installed_package(tmp_path):
+    """L6: `jobs/_entry.py` preferred an installed `mathgpt` (this venv has one) over the working_dir's."""
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / "_entry.py").write_text((ROOT / "jobs" / "_entry.py").read_text())
+    (tmp_path / "platform" / "mathgpt").mkdir(parents=True)
+    (tmp_path / "platform" / "mathgpt" / "__init__.py").write_text("SUBMITTED = True\n")
+    code = "import sys; sys.path.insert(0, 'jobs'); import _entry, mathgpt; print(mathgpt.__file__)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(tmp_path / "platform" / "mathgpt" / "__init__.py")
+
+
 def test_kuberay_manifests_use_kuberay_token_auth_and_a_reachable_dashboard():
     """H4: token auth through KubeRay's `authOptions` (so the operator and the job submitters hold the token),
     Ray >= 2.52, the dashboard on KubeRay's default bind behind a ClusterIP Service (a loopback bind locks the

@@ -120,3 +120,20 @@ def test_demo_vllm_is_the_demo_with_vllm_synthesis_and_serving():
     assert {k: v for k, v in vllm.model_dump().items() if k not in same} == \
         {k: v for k, v in demo.model_dump().items() if k not in same}
     assert vllm.synthesis.methods == demo.synthesis.methods and vllm.serving.query == demo.serving.query
+
+
+def test_names_that_become_file_names_and_bundled_paths_cannot_leave_their_folder(tmp_path):
+    """L9: a source named `../x` wrote its rejects outside the run directory; `bundled://../..` read anything."""
+    from mathgpt.paths import resolve_data_path
+
+    for bad in ("../x", "a/b", "..", "a b"):
+        with pytest.raises(ConfigError, match="curation.corpora.0.name.*use letters, digits"):
+            parse_recipe({"name": "n", "curation": {"corpora": [{"name": bad, "path": "x.jsonl", "kind": "general"}]}})
+    with pytest.raises(ConfigError, match="name.*use letters, digits"):
+        parse_recipe({"name": "../../elsewhere"})
+    with pytest.raises(ValueError, match="must stay inside the bundled data folder"):
+        resolve_data_path("bundled://../../etc/passwd")
+    assert resolve_data_path("bundled://gsm8k/train.jsonl").endswith("data/gsm8k/train.jsonl")
+    out = subprocess.run([sys.executable, "-m", "mathgpt.cli", "eval", "--recipe", "recipes/demo.yaml",
+                          "--model", "builtin:tiny", "--name", "../x"], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode != 0 and "--name '../x': use letters" in out.stdout + out.stderr

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from typing import Any
 
@@ -76,9 +77,11 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from mathgpt.io import join
     from mathgpt.pipeline import model_for
 
+    name = args.name or os.path.basename(os.path.normpath(args.model))
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]+", name) or set(name) <= {".", ":"}:
+        raise MathGPTError(f"--name {name!r}: use letters, digits and . _ - : only (it names the output folder)")
     recipe = _recipe(args)
     _init(recipe)
-    name = args.name or os.path.basename(os.path.normpath(args.model))
     out = args.out or join(recipe.resolved_run_dir, "eval", name)
     mode = args.mode if args.mode != "auto" else ("fewshot" if recipe.evaluation.mode == "auto" else recipe.evaluation.mode)
     summary = run_evaluation(recipe.evaluation, model_for(recipe, args.model), out, name, mode)
@@ -136,11 +139,13 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from mathgpt.config import RayConfig, ServingConfig
     from mathgpt.models import check_model_ref
     from mathgpt.ray_init import init_ray
+    from mathgpt.serving.auth import load_api_key
     from mathgpt.serving.local import start, stop
 
     recipe = load_recipe(args.recipe) if args.recipe else None
     cfg = recipe.serving if recipe else ServingConfig()
     cfg = cfg.model_copy(update={k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None})
+    load_api_key(cfg.api_key_env, cfg.api_key_file)  # refused here, at once, not after Serve's 180 s health wait
     init_ray(recipe.ray if recipe else RayConfig())
     base = start(cfg, check_model_ref(args.model))
     print(f"serving {args.model} as '{cfg.model_name}' on {base} (OpenAI API under {base}/v1); Ctrl-C drains and stops")

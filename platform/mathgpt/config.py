@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -43,6 +44,17 @@ def _check_concurrency(value: int | tuple[int, int]) -> int | tuple[int, int]:
         raise ValueError("must be >= 1")
     return value
 
+
+def _check_file_name(value: str) -> str:
+    """A name that becomes part of a file or folder name (a source's rejects file, the run directory's name):
+    letters, digits and `._-` only, so that it cannot reach outside the folder it is written in (audit L9)."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", value) or set(value) == {"."}:
+        raise ValueError(f"{value!r}: use letters, digits and . _ - only (it names files and folders)")
+    return value
+
+
+# A name that is used in file names: checked so it cannot climb out of its folder.
+FileName = Annotated[str, AfterValidator(_check_file_name)]
 
 # A Ray Data actor pool's size: a fixed count, or an autoscaling (min, max) range.
 Concurrency = Annotated[Union[int, tuple[int, int]], AfterValidator(_check_concurrency)]
@@ -122,7 +134,7 @@ class EngineConfig(StrictModel):
 class ProblemSource(StrictModel):
     """A set of problems: a bundled dataset or a JSONL/Parquet file of Problem records."""
 
-    name: str = Field(..., description="Source name recorded in every row.")
+    name: FileName = Field(..., description="Source name recorded in every row (and in its rejects file's name).")
     path: str = Field(..., description="Local path, pyarrow.fs URI (s3://, gs://) or bundled://<dir>/<file>.")
     loader: Literal["problem", "gsm8k", "math", "benchmark"] = Field(
         "problem", description="How to normalise rows to Problem records."
@@ -134,7 +146,7 @@ class ProblemSource(StrictModel):
 class DocumentSource(StrictModel):
     """A corpus of documents (JSONL/Parquet) for curation and mixtures."""
 
-    name: str = Field(..., description="Source name used in mixtures and reports.")
+    name: FileName = Field(..., description="Source name used in mixtures, reports and its rejects file's name.")
     path: str = Field(..., description="Local path, pyarrow.fs URI or bundled://<dir>/<file>.")
     kind: Literal["general", "math_corpus", "problem_solving"] = Field(..., description="Document kind.")
     text_field: str = Field("text", description="Field holding the document text.")
@@ -296,7 +308,14 @@ class MixingConfig(StrictModel):
     components: list[MixtureComponent] = Field(default_factory=list, description="Mixture sources.")
     total_tokens: int | None = Field(None, gt=0, description="Total budget for weight-based components.")
     seq_len: int = Field(4096, ge=8, description="Packed sequence length.")
-    last_partial: Literal["drop", "pad"] = Field("pad", description="The last partial sequence.")
+    packing: Literal["best_fit", "split"] = Field(
+        "best_fit", description="How documents become rows. best_fit: a document of at most seq_len tokens never "
+        "spans two rows (longer ones are cut into seq_len pieces), each shard's pieces are placed best-fit "
+        "decreasing and the rest of a row is padding (a few per cent). split: the token stream is cut into rows of "
+        "exactly seq_len, so a document crossing a row boundary is split there; attention is per document, so its "
+        "tail trains without its beginning (a solution without its problem).")
+    last_partial: Literal["drop", "pad"] = Field(
+        "pad", description="packing: split only: the last partial sequence (best_fit pads every row).")
     shard_rows: int = Field(1024, ge=1, description="Packed sequences per output shard.")
     seed: int = Field(0, description="Sampling/shuffle seed.")
     tokenized_dir: str | None = Field(
@@ -305,6 +324,13 @@ class MixingConfig(StrictModel):
         "tokenize once (the lab's grid does).")
     sft: SFTConfig = Field(default_factory=SFTConfig, description="SFT set.")
     concurrency: Concurrency = Field((1, 4), description=CPU_POOL_HELP)
+
+    @model_validator(mode="after")
+    def _check_packing(self) -> "MixingConfig":
+        if self.packing == "best_fit" and self.last_partial == "drop":
+            raise ValueError("mixing.last_partial: drop applies to packing: split only (best_fit pads the end of "
+                             "every row); set last_partial: pad, or packing: split")
+        return self
 
 
 # --------------------------------------------------------------------------- training
@@ -440,7 +466,7 @@ class RayConfig(StrictModel):
 class Recipe(StrictModel):
     """A whole experiment: the stages to run and each stage's config."""
 
-    name: str = Field(..., description="Experiment name.")
+    name: FileName = Field(..., description="Experiment name (the run directory's by default).")
     description: str = Field("", description="What this recipe reproduces.")
     run_dir: str = Field("runs/{name}", description="Output folder (path or URI); {name} is substituted.")
     seed: int = Field(0, description="Global seed.")

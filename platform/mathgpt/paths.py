@@ -31,7 +31,11 @@ def resolve_data_path(path: str) -> str:
     into the cache on first use); other paths and URIs pass through."""
     prefix = "bundled://"
     if path.startswith(prefix):
-        return str(data_dir() / path[len(prefix):])
+        root = data_dir().resolve()
+        resolved = (root / path[len(prefix):]).resolve()
+        if not resolved.is_relative_to(root):
+            raise ValueError(f"{path}: a bundled:// path must stay inside the bundled data folder ({root})")
+        return str(resolved)
     if path.startswith("lab://"):
         from mathgpt.lab.files import world_file
 

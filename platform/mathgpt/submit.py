@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from pathlib import Path
 from typing import Any
 
+from mathgpt.errors import ConfigError
+from mathgpt.io import is_uri
 from mathgpt.paths import REPO_ROOT
 
 EXCLUDES = [".venv", ".git", "runs", "**/__pycache__", "*.egg-info", ".pytest_cache", ".whl"]
@@ -23,15 +26,26 @@ def submit_stage(address: str, stage: str, recipe: str, extra_args: list[str] | 
     """Submit `python jobs/<stage>.py --recipe R` and return the job id (the driver reserves a CPU)."""
     from ray.job_submission import JobSubmissionClient
 
-    script = Path(REPO_ROOT, "jobs", f"{stage}.py")
-    if not script.exists():
-        raise FileNotFoundError(f"no job entry point {script}")
-    rel_recipe = str(Path(recipe).resolve().relative_to(REPO_ROOT)) if Path(recipe).resolve().is_relative_to(REPO_ROOT) \
-        else recipe
-    entry = " ".join(["python", f"jobs/{stage}.py", "--recipe", rel_recipe, *(extra_args or [])])
+    entry = entrypoint(stage, recipe, extra_args)
     client = JobSubmissionClient(address)
     return client.submit_job(entrypoint=entry, runtime_env=runtime_env(env_vars),
                              entrypoint_num_cpus=entrypoint_num_cpus)
+
+
+def entrypoint(stage: str, recipe: str, extra_args: list[str] | None = None) -> str:
+    """The job's shell command, every argument quoted. The job runs in the repository uploaded as its
+    working_dir, so a local recipe must be inside it (named relative to it); a URI recipe is read as it is."""
+    script = Path(REPO_ROOT, "jobs", f"{stage}.py")
+    if not script.exists():
+        raise FileNotFoundError(f"no job entry point {script}")
+    if not is_uri(recipe):
+        path = Path(recipe).resolve()
+        if not path.is_relative_to(REPO_ROOT):
+            raise ConfigError(f"recipe {recipe}: outside the repository ({REPO_ROOT}), which is what the cluster "
+                              "receives as the job's working_dir; copy it under recipes/, or put it on object "
+                              "storage and pass its URI")
+        recipe = str(path.relative_to(REPO_ROOT))
+    return shlex.join(["python", f"jobs/{stage}.py", "--recipe", recipe, *(extra_args or [])])
 
 
 def follow(address: str, job_id: str, poll_s: float = 1.0, echo: bool = True) -> str:
