@@ -246,7 +246,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     for _ in range(step * accum):  # the same data order as an uninterrupted run
         next(batches)
     phases["restore"] = time.perf_counter()
-    sink = MetricsSink(config.get("metrics_path"), config.get("tensorboard_dir")) if rank == 0 else None
+    sink = MetricsSink(config.get("metrics_path"), config.get("tensorboard_dir"), resumed_at=step) if rank == 0 else None
     fail_at = int(config.get("fail_at_step") or 0)
     last_report = -math.inf
     while step < cfg.max_steps:

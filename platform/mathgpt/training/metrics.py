@@ -20,15 +20,23 @@ log = logging.getLogger(__name__)
 class MetricsSink:
     """Rank 0's metrics writer: one JSON line per step, plus TensorBoard scalars when `tensorboard` imports."""
 
-    def __init__(self, jsonl_path: str | None, tensorboard_dir: str | None, upload_every_s: float = 10.0):
-        from mathgpt.io import exists, is_uri, read_text
+    def __init__(self, jsonl_path: str | None, tensorboard_dir: str | None, upload_every_s: float = 10.0,
+                 resumed_at: int = 0):
+        from mathgpt.io import exists, is_uri, read_text, write_text
 
         self.jsonl_path, self.tensorboard_dir = jsonl_path, tensorboard_dir
         self.remote = bool(jsonl_path and is_uri(jsonl_path))
         self.upload_every_s, self.uploaded = upload_every_s, time.monotonic()
         self.lines: list[str] = []
-        if self.remote and exists(jsonl_path):
-            self.lines = read_text(jsonl_path).splitlines(keepends=True)
+        if jsonl_path and exists(jsonl_path):
+            # a resumed run redoes the steps after its checkpoint: their lines from the lost attempt go, so that
+            # every step has one line (audit L12)
+            old = read_text(jsonl_path).splitlines(keepends=True)
+            kept = [line for line in old if line.strip() and int(json.loads(line)["step"]) <= resumed_at]
+            if len(kept) != len(old):
+                write_text("".join(kept), jsonl_path)
+            if self.remote:
+                self.lines = kept
         self.writer = None
         self.local_tb: tempfile.TemporaryDirectory | None = None
         if tensorboard_dir:
