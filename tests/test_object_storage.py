@@ -48,6 +48,23 @@ def test_a_published_folder_is_complete_and_fetched_once_per_cache(bucket, tmp_p
     assert again != local and open(f"{again}/config.json").read() == '{"v": 2}'
 
 
+def test_a_write_that_fails_leaves_nothing_behind_locally_or_in_the_bucket(bucket, tmp_path):
+    """L7: a local write that raised left its temp file; on S3, closing the stream uploaded the partial content."""
+    from mathgpt.io import _atomic_write
+
+    def half(out):
+        out.write(b"half of it")
+        raise OSError("disk full")
+
+    for path in (str(tmp_path / "d" / "marker.json"), join(bucket, "run/marker.json")):
+        with pytest.raises(OSError, match="disk full"):
+            _atomic_write(path, half)
+        assert not exists(path)
+    assert list((tmp_path / "d").iterdir()) == []
+    write_text("whole", join(bucket, "run/marker.json"))
+    assert exists(join(bucket, "run/marker.json"))
+
+
 def test_local_publish_replaces_the_folder_and_writes_the_marker(tmp_path):
     src = _folder(tmp_path / "src", {"a.txt": "new"})
     dest = _folder(tmp_path / "dest", {"stale.txt": "old"})
@@ -103,7 +120,7 @@ def test_metrics_on_a_bucket_survive_a_restart(bucket):
     first.write({"step": 1, "loss": 2.0})
     first.flush()  # what a checkpoint does
     first.write({"step": 2, "loss": 1.5})  # lost with the worker: never uploaded
-    second = MetricsSink(join(out, "metrics.jsonl"), None)
+    second = MetricsSink(join(out, "metrics.jsonl"), None, resumed_at=1)  # its checkpoint: step 1
     second.write({"step": 2, "loss": 1.4})
     second.close()
     assert [(m["step"], m["loss"]) for m in read_metrics(out)] == [(1, 2.0), (2, 1.4)]

@@ -257,13 +257,34 @@ def _atomic_write(path: str, write: Callable[[pa.NativeFile], None]) -> None:
     if parent:
         fs.create_dir(parent, recursive=True)
     if isinstance(fs, pafs.LocalFileSystem):
+        # a temp file renamed into place, each synced: after a crash or power loss a file is whole or absent
+        # (a done marker never outlives the data it vouches for); the temp file never outlives a failed write
         tmp = f"{inner}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        with fs.open_output_stream(tmp) as out:
-            write(out)
-        os.replace(tmp, inner)
-    else:  # object stores: a single PUT is atomic
+        try:
+            with fs.open_output_stream(tmp) as out:
+                write(out)
+            _fsync(tmp)
+            os.replace(tmp, inner)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        _fsync(os.path.dirname(inner) or ".")
+    else:  # object stores: composed in memory, then one upload; a write that fails uploads nothing (closing an
+        # output stream would complete the upload of whatever it had been given)
+        buffer = pa.BufferOutputStream()
+        write(buffer)
+        payload = buffer.getvalue()
         with fs.open_output_stream(inner) as out:
-            write(out)
+            out.write(payload)
+
+
+def _fsync(path: str) -> None:
+    """Flush a file's or a folder's data (a folder: the names in it) to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_jsonl(records: Iterable[dict[str, Any]], path: str) -> None:
