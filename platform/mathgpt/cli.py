@@ -285,11 +285,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def exit_on_sigterm() -> None:
+    """`ray job stop` and Kubernetes stop a driver with SIGTERM, on which Python ends at once without running
+    `finally` blocks: shared engine deployments outlived the job (audit M3). Raise SystemExit instead."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `mathgpt` console script."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    exit_on_sigterm()
     try:
         args.fn(args)
     except MathGPTError as err:
