@@ -40,21 +40,23 @@ def _containers(cluster_spec: dict) -> list[dict]:
     return [c for g in groups for c in g["template"]["spec"]["containers"]]
 
 
-def test_submit_quotes_every_argument_and_refuses_a_recipe_the_cluster_cannot_see(tmp_path):
+def test_submit_quotes_every_argument_and_ships_a_recipe_the_cluster_cannot_see(tmp_path, monkeypatch):
     """L6: the entrypoint was joined with spaces (a path with a space or `;` broke or ran remotely), and a recipe
     outside the repository was sent as a laptop path that does not exist on the cluster."""
     import shlex
 
-    from mathgpt.errors import ConfigError
-    from mathgpt.submit import entrypoint
+    from mathgpt.config import load_recipe
+    from mathgpt.submit import RECIPE_ENV, job_command
 
     odd = ROOT / "recipes" / "my run; rm -rf x.yaml"
-    entry = entrypoint("train", str(odd), ["--stage", "cpt", "--set", "run_dir=runs/a b"])
+    entry, env = job_command("train", str(odd), ["--stage", "cpt", "--set", "run_dir=runs/a b"])
     assert shlex.split(entry) == ["python", "jobs/train.py", "--recipe", "recipes/my run; rm -rf x.yaml",
-                                  "--stage", "cpt", "--set", "run_dir=runs/a b"]
-    assert shlex.split(entrypoint("mix", "s3://bucket/r.yaml"))[3] == "s3://bucket/r.yaml"
-    with pytest.raises(ConfigError, match="outside the repository"):
-        entrypoint("mix", str(tmp_path / "r.yaml"))
+                                  "--stage", "cpt", "--set", "run_dir=runs/a b"] and env == {}
+    (tmp_path / "mine.yaml").write_text(f"base: {ROOT / 'recipes/demo.yaml'}\nname: mine\n")
+    entry, env = job_command("mix", str(tmp_path / "mine.yaml"))
+    assert shlex.split(entry)[2:] == ["--recipe", f"env:{RECIPE_ENV}"] and str(tmp_path) not in entry
+    monkeypatch.setenv(RECIPE_ENV, env[RECIPE_ENV])  # what the job's runtime_env gives it on the cluster
+    assert load_recipe(f"env:{RECIPE_ENV}") == load_recipe(tmp_path / "mine.yaml")
 
 
 def test_job_scripts_run_the_submitted_checkout_before_an_installed_package(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -517,15 +518,23 @@ def parse_recipe(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
 
 
 def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
-    """Load a YAML recipe file (and the recipes its `base:` chain names), apply dotted-key overrides, validate."""
-    path = Path(path)
-    data = _recipe_data(path, ())
+    """Load a YAML recipe file (and the recipes its `base:` chain names), apply dotted-key overrides, validate.
+    `env:NAME` reads the (merged) recipe from the environment variable NAME: how `mathgpt submit` ships a recipe
+    that lives outside the repository uploaded as the job's working_dir."""
+    if str(path).startswith("env:"):
+        name = str(path)[len("env:"):]
+        if name not in os.environ:
+            raise ConfigError(f"{path}: the environment variable {name} is not set")
+        data = yaml.safe_load(os.environ[name]) or {}
+    else:
+        path = Path(path)
+        data = recipe_data(path)
     for key, value in (overrides or {}).items():
         _set_dotted(data, key, value)
     return parse_recipe(data, str(path))
 
 
-def _recipe_data(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+def recipe_data(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A recipe file's mapping merged over its `base:` (a recipe path relative to this file): mappings merge key
     by key, any other value (lists included) replaces the base's."""
     if not path.is_file():
@@ -541,7 +550,7 @@ def _recipe_data(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     base = data.pop("base")
     if not isinstance(base, str):
         raise ConfigError(f"{path}: base: must be the path of another recipe, got {base!r}")
-    return _merged(_recipe_data(path.parent / base, (*chain, path.resolve())), data)
+    return _merged(recipe_data(path.parent / base, (*chain, path.resolve())), data)
 
 
 def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -7,9 +7,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mathgpt.errors import ConfigError
-from mathgpt.io import is_uri
+import yaml
+
+from mathgpt.config import recipe_data
 from mathgpt.paths import REPO_ROOT
+
+RECIPE_ENV = "MATHGPT_RECIPE_YAML"
 
 EXCLUDES = [".venv", ".git", "runs", "**/__pycache__", "*.egg-info", ".pytest_cache", ".whl"]
 
@@ -26,26 +29,27 @@ def submit_stage(address: str, stage: str, recipe: str, extra_args: list[str] | 
     """Submit `python jobs/<stage>.py --recipe R` and return the job id (the driver reserves a CPU)."""
     from ray.job_submission import JobSubmissionClient
 
-    entry = entrypoint(stage, recipe, extra_args)
+    entry, recipe_env = job_command(stage, recipe, extra_args)
     client = JobSubmissionClient(address)
-    return client.submit_job(entrypoint=entry, runtime_env=runtime_env(env_vars),
+    return client.submit_job(entrypoint=entry, runtime_env=runtime_env({**(env_vars or {}), **recipe_env}),
                              entrypoint_num_cpus=entrypoint_num_cpus)
 
 
-def entrypoint(stage: str, recipe: str, extra_args: list[str] | None = None) -> str:
-    """The job's shell command, every argument quoted. The job runs in the repository uploaded as its
-    working_dir, so a local recipe must be inside it (named relative to it); a URI recipe is read as it is."""
+def job_command(stage: str, recipe: str, extra_args: list[str] | None = None) -> tuple[str, dict[str, str]]:
+    """The job's shell command (every argument quoted) and the environment variables it needs. The job runs in
+    the repository, uploaded as its working_dir: a recipe inside it is named by its path there; one outside it
+    (which the cluster never sees) travels merged with its bases in MATHGPT_RECIPE_YAML (`--recipe env:...`)."""
     script = Path(REPO_ROOT, "jobs", f"{stage}.py")
     if not script.exists():
         raise FileNotFoundError(f"no job entry point {script}")
-    if not is_uri(recipe):
-        path = Path(recipe).resolve()
-        if not path.is_relative_to(REPO_ROOT):
-            raise ConfigError(f"recipe {recipe}: outside the repository ({REPO_ROOT}), which is what the cluster "
-                              "receives as the job's working_dir; copy it under recipes/, or put it on object "
-                              "storage and pass its URI")
+    path = Path(recipe).resolve()
+    env: dict[str, str] = {}
+    if path.is_relative_to(REPO_ROOT):
         recipe = str(path.relative_to(REPO_ROOT))
-    return shlex.join(["python", f"jobs/{stage}.py", "--recipe", recipe, *(extra_args or [])])
+    else:
+        env[RECIPE_ENV] = yaml.safe_dump(recipe_data(path), sort_keys=False)
+        recipe = f"env:{RECIPE_ENV}"
+    return shlex.join(["python", f"jobs/{stage}.py", "--recipe", recipe, *(extra_args or [])]), env
 
 
 def follow(address: str, job_id: str, poll_s: float = 1.0, echo: bool = True) -> str:
