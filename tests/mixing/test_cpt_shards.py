@@ -11,7 +11,7 @@ from mathgpt.config import MixingConfig, MixtureComponent
 from mathgpt.io import read_parquet_rows, write_parquet
 from mathgpt.mixing.budget import mixture_picks
 from mathgpt.mixing.job import run_mixing
-from mathgpt.mixing.pack import pack_documents
+from mathgpt.mixing.pack import pack_documents, unpack
 from mathgpt.mixing.tokenize import load_tokenizer
 from mathgpt.mixing.sft import sft_rows
 from mathgpt.schemas import CHAT, DOCUMENT
@@ -42,23 +42,27 @@ def _rows(out):
     return [r for f in sorted((out / "cpt").glob("shard-*.parquet")) for r in pq.read_table(f).to_pylist()]
 
 
-def _reference(out, cfg):
-    """Packing the whole planned stream in one process, as the stage did before it was distributed."""
+def _planned_documents(out, cfg):
+    """The planned documents' tokens, in plan order (the last pick cut to the budget)."""
     tokenized = {r["id"]: r for r in read_parquet_rows(cfg.tokenized_dir or str(out / "tokenized"))}
     ids = sorted(tokenized)
     rows, used, _ = mixture_picks([tokenized[i]["kind"] for i in ids], [tokenized[i]["n_tokens"] for i in ids], cfg)
-    picks = [(ids[r], n) for r, n in zip(rows.tolist(), used.tolist())]
+    return [list(tokenized[ids[r]]["input_ids"][:n]) for r, n in zip(rows.tolist(), used.tolist())]
+
+
+def _reference(out, cfg):
+    """Packing the whole planned stream in one process, as the stage did before it was distributed."""
     pad_id = load_tokenizer(cfg.tokenizer).pad_token_id
-    rows, packer = pack_documents([list(tokenized[i]["input_ids"][:n]) for i, n in picks], cfg.seq_len,
-                                  pad_id, cfg.last_partial)
-    return rows, packer
+    return pack_documents(_planned_documents(out, cfg), cfg.seq_len, pad_id, cfg.last_partial)
 
 
 def test_shards_equal_packing_the_whole_stream_in_one_process(ray_local, curated, tmp_path):
-    cfg = _cfg(last_partial="pad", tokenized_dir=str(tmp_path / "shared-tokens"))  # a folder mixtures can share
+    """packing: split equals packing the planned stream in one process; best_fit (the default) keeps every
+    planned document whole in one row, and both pack every planned token once."""
+    cfg = _cfg(last_partial="pad", tokenized_dir=str(tmp_path / "shared-tokens"), packing="split")
     out = tmp_path / "mix"
     counts = run_mixing(cfg, str(curated), str(out))
-    assert not (out / "tokenized").exists()
+    assert not (out / "tokenized").exists()  # a folder mixtures can share
     assert json.loads((out / "manifest.json").read_text())["outputs"]["tokenized"] == cfg.tokenized_dir
     rows = _rows(out)
     want, packer = _reference(out, cfg)
@@ -69,23 +73,31 @@ def test_shards_equal_packing_the_whole_stream_in_one_process(ray_local, curated
     realised = {k: v["realised_tokens"] for k, v in counts["tokens_per_kind"].items()}
     assert sum(realised.values()) == 6000 and abs(realised["general"] / 6000 - 0.5) < 0.01
 
+    best = run_mixing(cfg.model_copy(update={"packing": "best_fit"}), str(curated), str(tmp_path / "best"))
+    docs = _planned_documents(out, cfg)
+    segments = [seg for r in _rows(tmp_path / "best") for seg in unpack(r)[: r["n_docs"]]]
+    assert sorted(segments) == sorted(d[at:at + 64] for d in docs for at in range(0, len(d), 64))
+    assert best["documents_cut"] == sum(len(d) > 64 for d in docs) < counts["documents_cut"]
+    assert best["dropped_tail_tokens"] == 0 and sum(len(d) <= 64 for d in docs) > len(docs) / 2
+    assert best["padding_tokens"] == best["sequences"] * 64 - 6000 and best["tokens_per_kind"] == counts["tokens_per_kind"]
+
 
 def test_rerun_packs_only_missing_shards_and_a_new_plan_repacks_all(ray_local, curated, tmp_path):
     out = tmp_path / "mix"
-    first = run_mixing(_cfg(last_partial="drop"), str(curated), str(out))
+    first = run_mixing(_cfg(last_partial="drop", packing="split"), str(curated), str(out))
     before = _rows(out)
     real = first["sequences"] * 64 - first["padding_tokens"]
     assert first["padding_tokens"] == 0 and 0 < first["dropped_tail_tokens"] < 64 and real + first["dropped_tail_tokens"] == 6000
     (out / "cpt" / "shard-00001.parquet").unlink()  # as if the driver died before this shard was written
     (out / "manifest.json").unlink()
-    again = run_mixing(_cfg(last_partial="drop"), str(curated), str(out))
+    again = run_mixing(_cfg(last_partial="drop", packing="split"), str(curated), str(out))
     assert again["shards_packed_this_run"] == 1 and _rows(out) == before
     assert {k: v for k, v in again.items() if k != "shards_packed_this_run"} == \
         {k: v for k, v in first.items() if k != "shards_packed_this_run"}
     marker = out / "tokenized" / "_COMPLETE.json"
     tokenized_at = marker.stat().st_mtime_ns
     (tmp_path / "elsewhere").symlink_to(curated)  # the same curation through a link (the lab's cells read it so)
-    reseeded = run_mixing(_cfg(last_partial="drop", seed=8), str(tmp_path / "elsewhere"), str(out))
+    reseeded = run_mixing(_cfg(last_partial="drop", packing="split", seed=8), str(tmp_path / "elsewhere"), str(out))
     assert reseeded["shards_packed_this_run"] == reseeded["shards"] and _rows(out) != before  # no stale shard
     assert marker.stat().st_mtime_ns == tokenized_at  # ... and the documents were not tokenized again
     assert json.loads((out / "manifest.json").read_text())["counts"]["shards"] == reseeded["shards"]

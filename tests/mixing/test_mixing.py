@@ -1,10 +1,11 @@
+import itertools
 import random
 
 import pytest
 
 from mathgpt.config import MixtureComponent
 from mathgpt.mixing.budget import plan, targets
-from mathgpt.mixing.pack import pack_documents, unpack
+from mathgpt.mixing.pack import best_fit_rows, pack_documents, unpack
 from mathgpt.mixing.sft import render_chat, sft_rows
 from mathgpt.mixing.tokenize import load_tokenizer
 
@@ -23,6 +24,35 @@ def test_packing_round_trip_loses_and_duplicates_nothing():
             assert r["position_ids"][pos : pos + n] == list(range(n))
             pos += n
     assert sum(r["loss_mask"].count(0) for r in rows) == packer.n_pad
+
+
+def test_best_fit_keeps_every_short_document_in_one_row_and_loses_nothing():
+    rng = random.Random(1)
+    docs = [[rng.randrange(5, 100) for _ in range(rng.choice([rng.randrange(1, 130), rng.randrange(129, 400)]))]
+            for _ in range(200)]
+    rows, n_pad = best_fit_rows(docs, seq_len=128, pad_id=0)
+    assert all(len(r["input_ids"]) == 128 and len(r["position_ids"]) == 128 for r in rows)
+    segments = [seg for r in rows for seg in unpack(r)[: r["n_docs"]]]
+    pieces = [d[at:at + 128] for d in docs for at in range(0, len(d), 128)]
+    assert sorted(segments) == sorted(pieces)  # every token once: short documents whole, long ones in pieces
+    assert n_pad == 128 * len(rows) - sum(map(len, docs)) == sum(r["loss_mask"].count(0) for r in rows)
+    assert n_pad < 0.03 * 128 * len(rows)  # best fit: little room left
+    for r in rows:  # position ids restart at every piece; padding is a segment of its own, masked out
+        assert r["position_ids"] == [p for n in r["doc_lengths"] for p in range(n)]
+        assert sum(r["doc_lengths"][: r["n_docs"]]) == r["loss_mask"].count(1)
+    long_doc = next(d for d in docs if len(d) > 256)
+    first = next(k for k, r in enumerate(rows) if r["input_ids"] == long_doc[:128])
+    assert rows[first + 1]["input_ids"] == long_doc[128:256]  # a cut document's full pieces stay consecutive
+    # the same documents in the same order give the same rows: nothing depends on anything else
+    assert best_fit_rows(docs, 128, 0) == (rows, n_pad)
+
+
+def test_best_fit_does_not_take_drop_for_the_last_partial():
+    from mathgpt.config import MixingConfig
+
+    with pytest.raises(ValueError, match="last_partial: drop applies to packing: split"):
+        MixingConfig(last_partial="drop")
+    assert MixingConfig(last_partial="drop", packing="split").packing == "split"
 
 
 def test_drop_last_partial_is_counted():
@@ -59,19 +89,21 @@ def test_plan_uses_whole_epochs_then_a_prefix_and_cuts_only_the_last_pick():
 
 
 def test_segments_split_picks_exactly_at_group_boundaries():
-    """The vectorised segmentation equals walking the token stream pick by pick."""
+    """The vectorised segmentation equals walking the token stream pick by pick (packing: split); best_fit keeps
+    each pick whole in the group it starts in."""
     import pyarrow as pa
 
     from mathgpt.config import MixingConfig
     from mathgpt.mixing.budget import mixture_picks
-    from mathgpt.mixing.cpt import plan_segments
+    from mathgpt.mixing.cpt import documents_cut, plan_segments
 
     rng = random.Random(4)
     n = 300
     index = pa.table({"id": [f"d{i:04d}" for i in range(n)], "kind": [rng.choice(["a", "b"]) for _ in range(n)],
                       "n_tokens": pa.array([rng.randrange(0, 400) for _ in range(n)], pa.int32())})
     cfg = MixingConfig(components=[MixtureComponent(kind="a", weight=0.7), MixtureComponent(kind="b", weight=0.3)],
-                       total_tokens=50_000, seq_len=64, shard_rows=8, seed=2)
+                       total_tokens=50_000, seq_len=64, shard_rows=8, seed=2, packing="split")
+    whole, _, whole_groups = plan_segments(index, cfg.model_copy(update={"packing": "best_fit"}))
     table, accounting, n_groups = plan_segments(index, cfg)
     rows, used, _ = mixture_picks(index.column("kind"), index.column("n_tokens").to_numpy(), cfg)
     want, offset, group_tokens = [], 0, 64 * 8
@@ -84,6 +116,13 @@ def test_segments_split_picks_exactly_at_group_boundaries():
             start, offset = start + take, offset + take
     got = list(zip(*(table.column(c).to_pylist() for c in ("id", "group", "order", "start", "stop"))))
     assert got == want and n_groups == -(-50_000 // group_tokens)
+    starts = [0, *itertools.accumulate(used.tolist())][:-1]
+    assert list(zip(*(whole.column(c).to_pylist() for c in ("id", "group", "start", "stop")))) == \
+        [(f"d{r:04d}", o // group_tokens, 0, u) for r, o, u in zip(rows.tolist(), starts, used.tolist())]
+    assert whole_groups == starts[-1] // group_tokens + 1
+    crossing = sum(1 for o, u in zip(starts, used.tolist()) if o // 64 != (o + u - 1) // 64)
+    best_fit = cfg.model_copy(update={"packing": "best_fit"})
+    assert documents_cut(table, cfg) == crossing > documents_cut(whole, best_fit) == int((used > 64).sum())
     assert {k: v["realised_tokens"] for k, v in accounting.items()} == {"a": 35_000, "b": 15_000}
 
 

@@ -2,8 +2,11 @@
 
 Decontamination (curation, `benchmarks: all`, the lab's held-out split included) is the guard; this is the
 check after the fact, on what training actually reads: the CPT shards decoded as one token stream in shard
-order (a document split across two rows or two shards is whole again) and every SFT row on its own. The grid
-runs it on every cell's mixture and stops when a held-out problem's text is found.
+order and every SFT row on its own. With `packing: split` a document cut across two rows or two shards is whole
+again in that stream; with `packing: best_fit` a document of at most seq_len tokens (every lab problem) is whole
+within its row, and a longer one's full pieces are consecutive rows (its shorter last piece may sit elsewhere,
+so text across that one cut is not searched). The grid runs it on every cell's mixture and stops when a held-out
+problem's text is found.
 """
 
 from __future__ import annotations

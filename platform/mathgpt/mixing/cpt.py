@@ -2,11 +2,15 @@
 
 1. Documents stream through tokenizer actors into `tokenized/` Parquet (id, kind, n_tokens, input_ids).
 2. The mixture is planned on the driver from (id, kind, n_tokens) alone (`mathgpt.mixing.budget`), and the
-   picked token stream is cut into groups of exactly shard_rows x seq_len tokens: a document that crosses a
-   group boundary is split there, just as packing splits a document across two rows.
-3. Ray Data joins the plan with the tokens and packs each group into one shard in its own task. Because
-   every group starts on a row boundary, the shards are identical to packing the whole stream in one
-   process. A shard is written atomically and counts as done; a re-run with the same plan skips it.
+   picked token stream is cut into groups of about shard_rows x seq_len tokens. With `packing: split` a
+   group holds exactly that many tokens, and a document that crosses a group boundary is split there, just
+   as packing splits a document across two rows; with `packing: best_fit` (the default) a document belongs
+   wholly to the group it starts in.
+3. Ray Data joins the plan with the tokens and packs each group into one shard in its own task. split: every
+   group starts on a row boundary, so the shards are identical to packing the whole stream in one process.
+   best_fit: each group's documents are placed best-fit decreasing (`pack.best_fit_rows`), none of at most
+   seq_len tokens across two rows. A shard is written atomically and counts as done; a re-run with the same
+   plan skips it.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from mathgpt.config import MixingConfig
 from mathgpt.errors import StageError
 from mathgpt.io import clear_dir, exists, join, read_columns, read_json, require_unique_ids, write_json, write_parquet
 from mathgpt.mixing.budget import mixture_picks
-from mathgpt.mixing.pack import Packer
+from mathgpt.mixing.pack import Packer, best_fit_rows
 from mathgpt.raydata import map_file_to_parquet, read_parquet
 from mathgpt.schemas import PACKED_SEQUENCE
 
@@ -54,6 +58,12 @@ def plan_segments(index: pa.Table, cfg: MixingConfig) -> tuple[pa.Table, dict[st
     group_tokens = cfg.shard_rows * cfg.seq_len
     offset = np.cumsum(used) - used  # where each pick starts in the token stream
     first = offset // group_tokens
+    if cfg.packing == "best_fit":  # a pick stays whole, in the group it starts in
+        n_groups = int(first[-1]) + 1 if used.size else 0
+        table = pa.table({"id": index.column("id").take(pa.array(rows)), "group": pa.array(first, pa.int64()),
+                          "order": pa.array(np.arange(used.size), pa.int64()),
+                          "start": pa.array(np.zeros(used.size), pa.int64()), "stop": pa.array(used, pa.int64())})
+        return table, accounting, n_groups
     n_seg = (offset + used - 1) // group_tokens - first + 1
     pick = np.repeat(np.arange(used.size), n_seg)
     group = first[pick] + (np.arange(pick.size) - np.repeat(np.cumsum(n_seg) - n_seg, n_seg))
@@ -66,23 +76,39 @@ def plan_segments(index: pa.Table, cfg: MixingConfig) -> tuple[pa.Table, dict[st
 
 
 def pack_group(batch: dict[str, np.ndarray], cpt_dir: str, seq_len: int, pad_id: int, last_partial: str,
-               last_group: int) -> dict[str, np.ndarray]:
+               last_group: int, packing: str = "split") -> dict[str, np.ndarray]:
     """`map_groups` function: pack one group's segments in plan order and write its shard."""
     group = int(batch["group"][0])
-    packer = Packer(seq_len, pad_id, last_partial)
-    rows: list[dict[str, Any]] = []
-    tokens = 0
-    for i in np.argsort(batch["order"], kind="stable"):
-        start, stop = int(batch["start"][i]), int(batch["stop"][i])
-        rows.extend(packer.add(np.asarray(batch["input_ids"][i][start:stop]).tolist()))
-        tokens += stop - start
-    if group == last_group:
-        rows.extend(packer.finish())
-    elif packer.ids:
-        raise StageError(f"pack group {group}: {len(packer.ids)} tokens left over a row boundary (plan bug)")
+    docs = [np.asarray(batch["input_ids"][i][int(batch["start"][i]):int(batch["stop"][i])]).tolist()
+            for i in np.argsort(batch["order"], kind="stable")]
+    tokens = sum(len(d) for d in docs)
+    if packing == "best_fit":
+        rows, n_pad = best_fit_rows(docs, seq_len, pad_id)
+        dropped = 0
+    else:
+        packer = Packer(seq_len, pad_id, last_partial)
+        rows = [row for doc in docs for row in packer.add(doc)]
+        if group == last_group:
+            rows.extend(packer.finish())
+        elif packer.ids:
+            raise StageError(f"pack group {group}: {len(packer.ids)} tokens left over a row boundary (plan bug)")
+        n_pad, dropped = packer.n_pad, packer.dropped_tokens
     write_parquet(rows, shard_path(cpt_dir, group), PACKED_SEQUENCE)
     return {"group": np.array([group]), "rows": np.array([len(rows)]), "tokens": np.array([tokens]),
-            "padding": np.array([packer.n_pad]), "dropped": np.array([packer.dropped_tokens])}
+            "padding": np.array([n_pad]), "dropped": np.array([dropped])}
+
+
+def documents_cut(plan: pa.Table, cfg: MixingConfig) -> int:
+    """Picked documents that the packing cuts across two or more rows (their later part trains without the
+    beginning: attention is per document). best_fit cuts only documents longer than seq_len."""
+    start = plan.column("start").to_numpy()
+    n = plan.column("stop").to_numpy() - start
+    if cfg.packing == "best_fit":
+        return int((n > cfg.seq_len).sum())
+    offset = np.cumsum(n) - n  # split: rows are the stream cut every seq_len tokens
+    crosses = (offset // cfg.seq_len != (offset + n - 1) // cfg.seq_len) | (start > 0)
+    pick = np.cumsum(start == 0) - 1
+    return int(np.unique(pick[crosses]).size)
 
 
 def build_cpt_shards(cfg: MixingConfig, tokenized: list[str], cpt_dir: str,
@@ -104,7 +130,8 @@ def build_cpt_shards(cfg: MixingConfig, tokenized: list[str], cpt_dir: str,
         n_parts = shuffle_partitions(sum(_planned_tokens(todo_plan).values()), len(todo))
         summaries = pack_planned_groups(todo_plan, read_parquet(tokenized, columns=["id", "input_ids"]), n_parts,
                                         pack_group, cpt_dir=cpt_dir, seq_len=cfg.seq_len, pad_id=pad_id,
-                                        last_partial=cfg.last_partial, last_group=n_groups - 1)
+                                        last_partial=cfg.last_partial, last_group=n_groups - 1,
+                                        packing=cfg.packing)
         _check_packed(summaries, todo_plan, todo)
     shards = [shard_path(cpt_dir, g) for g in range(n_groups)]
     planned = int(pc.sum(pc.subtract(plan.column("stop"), plan.column("start"))).as_py() or 0)
@@ -112,7 +139,7 @@ def build_cpt_shards(cfg: MixingConfig, tokenized: list[str], cpt_dir: str,
     counts = {"documents_in": index.num_rows, "tokens_per_kind": accounting, "sequences": rows,
               "seq_len": cfg.seq_len, "shards": n_groups, "shards_packed_this_run": len(todo), "padding_tokens": padding,
               "padding_fraction": round(padding / (rows * cfg.seq_len), 6) if rows else 0.0,
-              "dropped_tail_tokens": dropped}
+              "dropped_tail_tokens": dropped, "packing": cfg.packing, "documents_cut": documents_cut(plan, cfg)}
     return shards, counts
 
 
@@ -160,7 +187,7 @@ def _shard_counts(shards: list[str], seq_len: int, planned: int) -> tuple[int, i
 
 
 def _fingerprint(plan: pa.Table, cfg: MixingConfig, pad_id: int) -> str:
-    digest = hashlib.sha256(f"{cfg.seq_len}|{cfg.shard_rows}|{cfg.last_partial}|{pad_id}".encode())
+    digest = hashlib.sha256(f"{cfg.seq_len}|{cfg.shard_rows}|{cfg.last_partial}|{pad_id}|{cfg.packing}".encode())
     for col in plan.columns:
         for chunk in col.chunks:
             for buf in chunk.buffers():

@@ -1,7 +1,12 @@
-"""Pack token streams into fixed-length sequences; position ids restart at every document boundary."""
+"""Pack token streams into fixed-length sequences; position ids restart at every document boundary.
+
+Two ways (`mixing.packing`): `Packer` cuts the stream into rows of exactly seq_len, so a document may span
+rows; `best_fit_rows` keeps every document of at most seq_len tokens within one row and pads what is left.
+"""
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from typing import Any, Iterable, Iterator
 
 
@@ -73,3 +78,39 @@ def unpack(row: dict[str, Any]) -> list[list[int]]:
         out.append(list(row["input_ids"][pos : pos + n]))
         pos += n
     return out
+
+
+def best_fit_rows(docs: list[list[int]], seq_len: int, pad_id: int) -> tuple[list[dict[str, Any]], int]:
+    """Pack documents so that none of at most seq_len tokens spans two rows (best-fit decreasing).
+
+    A longer document is cut into seq_len pieces (each a row of its own) and a shorter last piece. Pieces are
+    placed longest first, each into the open row with the least room that still fits it, else into a new row;
+    the rest of every row is padding (masked out). Rows come out in the order of their first piece in `docs`
+    (a cut document's full pieces stay consecutive), so the result depends on `docs`' order and lengths only.
+    Returns the rows and the padding tokens.
+    """
+    pieces = [(min(seq_len, len(doc) - at), i, at) for i, doc in enumerate(docs) for at in range(0, len(doc), seq_len)]
+    pieces.sort(key=lambda p: (-p[0], p[1], p[2]))
+    rows: list[list[tuple[int, int, int]]] = []
+    room: list[tuple[int, int]] = []  # (free tokens, row), sorted: the best fit is the first with enough room
+    for piece in pieces:
+        k = bisect_left(room, (piece[0], -1))
+        if k == len(room):
+            rows.append([piece])
+            row = len(rows) - 1
+        else:
+            row = room.pop(k)[1]
+            rows[row].append(piece)
+        free = seq_len - sum(p[0] for p in rows[row])
+        if free:
+            insort(room, (free, row))
+    out, n_pad = [], 0
+    for placed in sorted(rows, key=lambda r: min((p[1], p[2]) for p in r)):
+        placed.sort(key=lambda p: (p[1], p[2]))
+        ids = [t for _, i, at in placed for t in docs[i][at:at + seq_len]]
+        lengths = [n for n, _, _ in placed]
+        pad = seq_len - len(ids)
+        n_pad += pad
+        out.append(_row(ids + [pad_id] * pad, [1] * len(ids) + [0] * pad, lengths + ([pad] if pad else []),
+                        len(placed)))
+    return out, n_pad
