@@ -57,3 +57,40 @@ def test_a_replica_killed_mid_run_loses_no_row_and_changes_no_completion(ray_loc
         assert replicas() - before, "Serve did not replace the killed replica"
     assert [r["request_id"] for r in out] == [r["request_id"] for r in rows]
     assert {r["request_id"]: r["completion"] for r in out} == want and not any(r["error"] for r in out)
+
+
+def test_a_killed_drivers_shared_engine_is_deleted_by_its_janitor(tiny_model, tmp_path):
+    """M3: Serve apps are detached, so a driver killed with SIGKILL (or lost with its node) left its shared engine
+    deployed, holding its GPUs, until someone ran `serve delete`. A detached janitor actor now deletes it once
+    the driver's beacon actor (which dies with the driver) stops answering. On a cluster that outlives the
+    driver, as a `ray start` cluster does."""
+    import subprocess
+    import sys
+
+    from tests.localcluster import cluster_env, start_node, stop_cluster
+
+    env = cluster_env()
+    address = "127.0.0.1:6395"
+    driver = (f"import ray, time\nray.init(address={address!r})\n"
+              "from mathgpt.config import EngineConfig\nfrom mathgpt.engines.shared import shared_engines\n"
+              f"cfg = EngineConfig(model={tiny_model!r}, batch_size=2, concurrency=1, shared=True)\n"
+              f"with shared_engines([(cfg, {tiny_model!r})], 'killed'):\n"
+              "    print('READY', flush=True)\n    time.sleep(600)\n")
+    watcher = (f"import ray, time\nray.init(address={address!r})\nfrom ray import serve\n"
+               "apps = lambda: [a for a in serve.status().applications if a.startswith('mathgpt-killed-engine-')]\n"
+               "print('DEPLOYED', len(apps()), flush=True)\ndeadline = time.time() + 90\n"
+               "while apps() and time.time() < deadline:\n    time.sleep(1)\n"
+               "print('LEFT', len(apps()), flush=True)\n")
+    try:
+        start_node(["--head", "--port=6395", "--num-cpus=3", "--include-dashboard=false", "--disable-usage-stats"],
+                   env, cwd=tmp_path)
+        proc = subprocess.Popen([sys.executable, "-c", driver], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                                stderr=open(tmp_path / "driver.log", "w"), text=True)
+        assert proc.stdout.readline().strip() == "READY", (tmp_path / "driver.log").read_text()[-3000:]
+        proc.kill()  # SIGKILL: no finally block runs
+        proc.wait(30)
+        out = subprocess.run([sys.executable, "-c", watcher], env=env, cwd=tmp_path, capture_output=True, text=True,
+                             timeout=180)
+        assert "LEFT 0" in out.stdout, out.stdout + out.stderr[-3000:]
+    finally:
+        stop_cluster(env)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -56,12 +57,17 @@ def _deployment(cfg: EngineConfig, model_path: str) -> Any:
 
 @contextmanager
 def shared_engines(engines: list[tuple[EngineConfig, str]], job: str) -> Iterator[None]:
-    """Deploy every engine marked `shared` (once per distinct config) for the duration of the block."""
+    """Deploy every engine marked `shared` (once per distinct config) for the duration of the block.
+
+    The block's `finally` deletes them (a SIGTERM, as `ray job stop` sends, runs it: see `cli.exit_on_sigterm`).
+    A driver that dies without it (SIGKILL, its node lost) leaves them to a detached janitor actor, which
+    deletes them once an actor the driver owns (and so dies with it) stops answering (audit M3)."""
     from ray import serve
 
     todo = [(cfg, path) for cfg, path in engines if cfg.shared and cfg.type != "http"]
     started: list[str] = []
     we_started_serve = bool(todo) and not _serve_running()
+    janitor = None
     if we_started_serve:
         serve.start(http_options={"location": "NoServer"})  # handles only: no HTTP port for a batch job
     try:
@@ -70,7 +76,10 @@ def shared_engines(engines: list[tuple[EngineConfig, str]], job: str) -> Iterato
             if key in _LIVE:
                 continue
             app = f"mathgpt-{job}-engine-{key}"
-            log.info("shared %s engine %s: deploying %s (replicas %s)", cfg.type, cfg.model, app, cfg.concurrency)
+            log.warning("shared %s engine %s: deploying Serve app %s (replicas %s); it is deleted when the job "
+                        "ends", cfg.type, cfg.model, app, cfg.concurrency)
+            janitor = janitor or _start_janitor(job, we_started_serve)
+            janitor.guard.remote(app)
             serve.run(_deployment(cfg, path), name=app, route_prefix=None)
             _LIVE[key] = app
             started.append(key)
@@ -80,8 +89,62 @@ def shared_engines(engines: list[tuple[EngineConfig, str]], job: str) -> Iterato
             app = _LIVE.pop(key)
             serve.delete(app)
             log.info("shared engine %s: deleted", app)
+        if janitor is not None:
+            import ray
+
+            ray.kill(janitor)
         if we_started_serve:
             serve.shutdown()
+
+
+def _start_janitor(job: str, stop_serve: bool) -> Any:
+    """A detached actor that deletes the apps it guards once this driver is gone."""
+    import ray
+
+    beacon = ray.remote(num_cpus=0)(_Beacon).remote()  # owned by this driver: it dies with it
+    name = f"mathgpt-janitor-{job}-{uuid.uuid4().hex[:8]}"
+    janitor = ray.remote(num_cpus=0)(_Janitor).options(name=name, namespace="mathgpt", lifetime="detached").remote(
+        beacon, stop_serve)
+    janitor.watch.remote(JANITOR_POLL_S)
+    log.info("shared engines of %s: a janitor actor deletes them should this driver die", job)
+    return janitor
+
+
+JANITOR_POLL_S = 2.0
+
+
+class _Beacon:
+    def ping(self) -> bool:
+        return True
+
+
+class _Janitor:
+    """Deletes the Serve apps it guards when the driver's beacon stops answering (the driver died)."""
+
+    def __init__(self, beacon: Any, stop_serve: bool):
+        self.beacon, self.stop_serve, self.apps = beacon, stop_serve, []
+
+    def guard(self, app: str) -> None:
+        self.apps.append(app)
+
+    async def watch(self, poll_s: float) -> None:
+        import asyncio
+
+        import ray
+        from ray import serve
+
+        while True:
+            try:
+                await asyncio.wait_for(self.beacon.ping.remote(), 60)
+            except (ray.exceptions.RayActorError, asyncio.TimeoutError):
+                break
+            await asyncio.sleep(poll_s)
+        for app in self.apps:
+            log.warning("shared engine %s: its driver is gone; deleting it", app)
+            serve.delete(app)
+        if self.stop_serve and not serve.status().applications:
+            serve.shutdown()
+        ray.actor.exit_actor()
 
 
 def _serve_running() -> bool:
