@@ -1,8 +1,10 @@
 """Cluster configs pass Ray's own validation; jobs submitted through `mathgpt submit` to a real 2-node Ray."""
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -134,19 +136,23 @@ def test_serve_configs_validate_and_bind_through_http_options():
 def cluster(tmp_path_factory):
     """A real 2-node Ray on this machine (head with the job API on loopback + a second raylet), token auth on.
 
-    Both raylets share one session folder on one host, so only the head takes workers: a second node
-    extracting the same working_dir would replace files under a running driver (not an issue on real clusters).
+    Each node has a temp folder of its own, as on a real cluster: nodes sharing one would each extract a job's
+    working_dir into the same place, replacing files under the running driver (which imports the submitted
+    checkout's `mathgpt`).
     """
     env = cluster_env()
+    root = Path(tempfile.mkdtemp(prefix="mg-", dir="/tmp"))  # short: Ray's socket paths live under temp dirs
     head = ["--head", "--port=6391", "--dashboard-host=127.0.0.1", "--dashboard-port=8275", "--num-cpus=4",
             "--include-dashboard=true", "--disable-usage-stats", "--ray-client-server-port=23011",
-            "--dashboard-agent-listen-port=23012"]
+            "--dashboard-agent-listen-port=23012", f"--temp-dir={root}/head"]
     try:
         start_node(head, env)
-        start_node(["--address=127.0.0.1:6391", "--num-cpus=2", "--disable-usage-stats"], env)
+        start_node(["--address=127.0.0.1:6391", "--num-cpus=2", "--disable-usage-stats", f"--temp-dir={root}/worker"],
+                   env)
         yield "http://127.0.0.1:8275", env
     finally:
         stop_cluster(env)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _recipe(tmp_path, limit_path):

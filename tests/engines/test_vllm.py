@@ -105,7 +105,7 @@ def vllm_server(ray_local, vllm_engine, tmp_path_factory):
     stop()
 
 
-HEADERS = {"Authorization": "Bearer vllm-key"}
+HEADERS = {"Authorization": "Bearer vllm-key-0001"}
 
 
 def _model_handle():
