@@ -92,6 +92,19 @@ def test_api_key_required_except_health(server):
     assert _post(server, "/v1/completions", body, {"Authorization": f"Bearer {KEY.upper()}"}).status_code == 401
 
 
+def test_unknown_paths_methods_and_engine_failures_answer_in_openais_shape(server):
+    """L2: unknown paths and methods got FastAPI's {"detail": ...}; an engine failure on an accepted request was a
+    400 carrying the engine's exception text."""
+    from mathgpt.serving.app import Ingress
+
+    for resp, status in ((httpx.get(server + "/v1/nothing", headers=H), 404),
+                         (httpx.put(server + "/v1/completions", headers=H), 405)):
+        assert resp.status_code == status and set(resp.json()["error"]) == {"message", "type", "param", "code"}
+    req = CompletionRequest(model="mathgpt", prompt="x")
+    failed = Ingress._response(None, req, False, [{"error": "RuntimeError: CUDA went away at 0x7f"}], 1)
+    assert failed.status_code == 500 and b"0x7f" not in failed.body and b"server_error" in failed.body
+
+
 def test_a_short_or_missing_key_is_refused_before_anything_starts(tmp_path, monkeypatch):
     """L1: a key too short to be a secret, or none at all, is refused when it is read, naming where it came from
     (`mathgpt serve` and the serve stage read it before deploying, not after Serve's health wait)."""

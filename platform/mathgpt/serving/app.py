@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from ray import serve
 from ray.serve.config import BackpressureConfig
 from ray.serve.exceptions import BackPressureError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mathgpt.engines.requests import derive_seed
 from mathgpt.models import resolve_model
@@ -187,8 +188,9 @@ class Ingress:
         return row
 
     def _response(self, req: Any, chat: bool, outs: list[dict[str, Any]], n_prompt: int) -> Any:
-        if any(o.get("error") for o in outs):
-            return _error(400, str(next(o["error"] for o in outs if o.get("error"))))
+        if any(o.get("error") for o in outs):  # the engine failed on an accepted request: the server's fault
+            log.error("generation failed: %s", next(o["error"] for o in outs if o.get("error")))
+            return _error(500, "generation failed (the server's log has the cause)", "server_error")
         choices = []
         for i, o in enumerate(outs):
             body = {"message": {"role": "assistant", "content": o["completion"]}} if chat else {"text": o["completion"]}
@@ -226,6 +228,13 @@ class Ingress:
             yield f"data: {json.dumps({'error': {'message': 'internal error during generation', 'type': 'server_error'}})}\n\n"
         finally:
             deltas.cancel()  # a client that went away: the replica stops generating (a no-op once finished)
+
+
+@api.exception_handler(StarletteHTTPException)
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """FastAPI's own refusals (an unknown path 404, a wrong method 405) in OpenAI's error shape, not {"detail"}."""
+    return _error(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}",
+                  "invalid_request_error", **(exc.headers or {}))
 
 
 @api.exception_handler(Exception)
