@@ -105,6 +105,28 @@ def test_unknown_paths_methods_and_engine_failures_answer_in_openais_shape(serve
     assert failed.status_code == 500 and b"0x7f" not in failed.body and b"server_error" in failed.body
 
 
+def test_a_stream_never_sends_half_a_character(tiny_model):
+    """L3: deltas were cut from each re-decode of the tokens so far; a character whose bytes span two tokens
+    decodes as U+FFFD first, which was sent, and the character itself was then dropped or doubled."""
+    from transformers import AutoTokenizer
+
+    from mathgpt.serving.backends import sendable
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    text = "2 × 3 = 6, π ≤ 4, 7 ÷ 7 = 1 ✓"
+    ids = tok(text, add_special_tokens=False).input_ids
+    sent, deltas = 0, []
+    for k in range(1, len(ids) + 1):  # what the replica sees as tokens arrive
+        so_far = tok.decode(ids[:k])
+        safe = sendable(so_far, hold=0)
+        if safe > sent:
+            deltas.append(so_far[sent:safe])
+            sent = safe
+    assert any("\ufffd" in tok.decode(ids[:k]) for k in range(1, len(ids)))  # the case arises
+    assert "".join(deltas) == text and not any("\ufffd" in d for d in deltas)
+    assert sendable("abc", 2) == 1 and sendable("ab\ufffd", 0) == 2
+
+
 def test_a_short_or_missing_key_is_refused_before_anything_starts(tmp_path, monkeypatch):
     """L1: a key too short to be a secret, or none at all, is refused when it is read, naming where it came from
     (`mathgpt serve` and the serve stage read it before deploying, not after Serve's health wait)."""

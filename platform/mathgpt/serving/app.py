@@ -16,7 +16,6 @@ from pydantic import ValidationError
 from ray import serve
 from ray.serve.config import BackpressureConfig
 from ray.serve.exceptions import BackPressureError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mathgpt.engines.requests import derive_seed
 from mathgpt.models import resolve_model
@@ -65,6 +64,16 @@ async def _prepend(first: Any, rest: Any) -> Any:
         yield item
 
 
+ROUTES = {"/v1/completions": "POST", "/v1/chat/completions": "POST", "/v1/models": "GET", "/health": "GET"}
+
+
+# Registered before the class: `serve.ingress` freezes the app (its routes and handlers) when it decorates it.
+@api.exception_handler(Exception)
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s", request.url.path)
+    return _error(500, "internal error", "server_error")
+
+
 @serve.ingress(api)
 class Ingress:
     """Checks the API key, validates the request, speaks the OpenAI schema. Requests past the model replicas'
@@ -100,6 +109,16 @@ class Ingress:
     @api.post("/v1/chat/completions")
     async def chat_completions(self, request: Request) -> Any:
         return await self._handle(request, ChatRequest, chat=True)
+
+    @api.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                   include_in_schema=False)
+    async def no_such_route(self, request: Request, path: str) -> JSONResponse:
+        """Every request no route above takes (this route is the last): 405 for a known path with another
+        method, else 404, in OpenAI's error shape rather than FastAPI's {"detail": ...}."""
+        allowed = ROUTES.get("/" + path)
+        if allowed:
+            return _error(405, f"{request.method} /{path}: method not allowed (use {allowed})", Allow=allowed)
+        return _error(404, f"{request.method} /{path}: no such route; this server answers {', '.join(ROUTES)}")
 
     # ----------------------------------------------------------------- plumbing
     async def _handle(self, request: Request, schema: type, chat: bool) -> Any:
@@ -228,19 +247,6 @@ class Ingress:
             yield f"data: {json.dumps({'error': {'message': 'internal error during generation', 'type': 'server_error'}})}\n\n"
         finally:
             deltas.cancel()  # a client that went away: the replica stops generating (a no-op once finished)
-
-
-@api.exception_handler(StarletteHTTPException)
-async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    """FastAPI's own refusals (an unknown path 404, a wrong method 405) in OpenAI's error shape, not {"detail"}."""
-    return _error(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}",
-                  "invalid_request_error", **(exc.headers or {}))
-
-
-@api.exception_handler(Exception)
-async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s", request.url.path)
-    return _error(500, "internal error", "server_error")
 
 
 def build_app(settings: dict[str, Any]) -> Any:

@@ -18,6 +18,13 @@ def _holdback(row: dict[str, Any]) -> int:
     return max((len(s) for s in row.get("stop") or []), default=0)
 
 
+def sendable(text: str, hold: int) -> int:
+    """How much of the text decoded so far a stream may send: not the last `hold` characters (they could
+    still become a stop string), nor a trailing U+FFFD, which is a character whose bytes are still arriving
+    (math output is full of ×, ÷, π, ≤) and turns into that character with the next token (audit L3)."""
+    return min(len(text) - hold, len(text.rstrip("\ufffd")))
+
+
 class StreamCancelled(Exception):
     """Raised inside a generation whose streaming client has gone away, to stop it at the next token."""
 
@@ -117,7 +124,7 @@ class HFModel:
                         yield final[sent:]
                     yield {"finish_reason": item[1]["finish_reason"]}
                     return
-                safe = len(item) - hold
+                safe = sendable(item, hold)
                 if safe > sent:
                     yield item[sent:safe]
                     sent = safe
