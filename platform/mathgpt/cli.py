@@ -6,13 +6,12 @@ import argparse
 import json
 import logging
 import os
-import re
 import sys
 from typing import Any
 
 import yaml
 
-from mathgpt.config import STAGES, dump_recipe, load_recipe
+from mathgpt.config import STAGES, check_file_name, dump_recipe, load_recipe
 from mathgpt.errors import MathGPTError
 
 
@@ -78,8 +77,10 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from mathgpt.pipeline import model_for
 
     name = args.name or os.path.basename(os.path.normpath(args.model))
-    if not re.fullmatch(r"[A-Za-z0-9_.:-]+", name) or set(name) <= {".", ":"}:
-        raise MathGPTError(f"--name {name!r}: use letters, digits and . _ - : only (it names the output folder)")
+    try:
+        check_file_name(name, extra=":")  # a model reference such as builtin:tiny names its folder
+    except ValueError as err:
+        raise MathGPTError(f"--name {err} (the output folder)") from None
     recipe = _recipe(args)
     _init(recipe)
     out = args.out or join(recipe.resolved_run_dir, "eval", name)

@@ -46,16 +46,18 @@ def _check_concurrency(value: int | tuple[int, int]) -> int | tuple[int, int]:
     return value
 
 
-def _check_file_name(value: str) -> str:
+def check_file_name(value: str, extra: str = "") -> str:
     """A name that becomes part of a file or folder name (a source's rejects file, the run directory's name):
-    letters, digits and `._-` only, so that it cannot reach outside the folder it is written in (audit L9)."""
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", value) or set(value) == {"."}:
-        raise ValueError(f"{value!r}: use letters, digits and . _ - only (it names files and folders)")
+    letters, digits, `._-` and the characters in `extra` only, and not only dots and those, so that it cannot
+    reach outside the folder it is written in (audit L9)."""
+    if not re.fullmatch(rf"[A-Za-z0-9_.{re.escape(extra)}-]+", value) or set(value) <= {".", *extra}:
+        raise ValueError(f"{value!r}: use letters, digits and {' '.join(['.', '_', '-', *extra])} only (it names "
+                         "files and folders)")
     return value
 
 
 # A name that is used in file names: checked so it cannot climb out of its folder.
-FileName = Annotated[str, AfterValidator(_check_file_name)]
+FileName = Annotated[str, AfterValidator(check_file_name)]
 
 # A Ray Data actor pool's size: a fixed count, or an autoscaling (min, max) range.
 Concurrency = Annotated[Union[int, tuple[int, int]], AfterValidator(_check_concurrency)]

@@ -64,6 +64,7 @@ async def _prepend(first: Any, rest: Any) -> Any:
         yield item
 
 
+# The routes below, for the catch-all's 404/405 (Serve's class-based view keeps them out of `api.routes`).
 ROUTES = {"/v1/completions": "POST", "/v1/chat/completions": "POST", "/v1/models": "GET", "/health": "GET"}
 
 
@@ -137,10 +138,9 @@ class Ingress:
         if req.model != self.settings["model_name"]:
             return _error(404, f"The model {req.model!r} does not exist; this server serves "
                           f"{self.settings['model_name']!r}", param="model", code="model_not_found")
-        most = self.settings["max_prompt_tokens"]
-        if req.text_chars() > most * self.max_token_chars:
-            return _error(400, f"prompt has more than {most} tokens ({req.text_chars()} characters); the limit is "
-                          f"{most}")
+        most, chars = self.settings["max_prompt_tokens"], req.text_chars()
+        if chars > most * self.max_token_chars:
+            return _error(400, f"prompt has more than {most} tokens ({chars} characters); the limit is {most}")
         prompt_ids = await asyncio.to_thread(self._prompt_ids, req, chat)  # never on the event loop
         problem = check_limits(req, len(prompt_ids), self.settings)
         if problem:
