@@ -76,11 +76,23 @@ def test_a_killed_drivers_shared_engine_is_deleted_by_its_janitor(tiny_model, tm
               f"cfg = EngineConfig(model={tiny_model!r}, batch_size=2, concurrency=1, shared=True)\n"
               f"with shared_engines([(cfg, {tiny_model!r})], 'killed'):\n"
               "    print('READY', flush=True)\n    time.sleep(600)\n")
+    # The janitor also shuts Serve down (the dead driver had started it), so a watcher's status call can meet
+    # a controller that is gone or just killed: no controller means no app left.
     watcher = (f"import ray, time\nray.init(address={address!r})\nfrom ray import serve\n"
-               "apps = lambda: [a for a in serve.status().applications if a.startswith('mathgpt-killed-engine-')]\n"
+               "def apps():\n"
+               "    try:\n"
+               "        ray.get_actor('SERVE_CONTROLLER_ACTOR', namespace='serve')\n"
+               "        return [a for a in serve.status().applications if a.startswith('mathgpt-killed-engine-')]\n"
+               "    except (ValueError, ray.exceptions.RayActorError, serve.exceptions.RayServeException):\n"
+               "        return []\n"
                "print('DEPLOYED', len(apps()), flush=True)\ndeadline = time.time() + 90\n"
                "while apps() and time.time() < deadline:\n    time.sleep(1)\n"
-               "print('LEFT', len(apps()), flush=True)\n")
+               "print('LEFT', len(apps()), flush=True)\n"
+               "deadline = time.time() + 30\n"
+               "janitors = lambda: [a for a in ray.util.list_named_actors(all_namespaces=True)\n"
+               "                    if a['name'].startswith('mathgpt-janitor-killed-')]\n"
+               "while janitors() and time.time() < deadline:\n    time.sleep(1)\n"
+               "print('JANITORS', len(janitors()), flush=True)\n")
     try:
         start_node(["--head", "--port=6395", "--num-cpus=3", "--include-dashboard=false", "--disable-usage-stats"],
                    env, cwd=tmp_path)
@@ -92,5 +104,6 @@ def test_a_killed_drivers_shared_engine_is_deleted_by_its_janitor(tiny_model, tm
         out = subprocess.run([sys.executable, "-c", watcher], env=env, cwd=tmp_path, capture_output=True, text=True,
                              timeout=180)
         assert "LEFT 0" in out.stdout, out.stdout + out.stderr[-3000:]
+        assert "JANITORS 0" in out.stdout, out.stdout + out.stderr[-3000:]
     finally:
         stop_cluster(env)
