@@ -58,10 +58,19 @@ def s3():
 
 
 @pytest.fixture(scope="session")
-def ray_local(s3):
+def gcs():
+    """A GCS emulator on 127.0.0.1 for the session; STORAGE_EMULATOR_HOST points this process's gs:// at it."""
+    from tests.objstore import gcs_server
+
+    with gcs_server() as env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+def ray_local(s3, gcs):
     """A real local Ray for the whole session (token auth explicit, no dashboard).
 
-    Started after the S3 server, so that its workers inherit the AWS_* variables and reach the bucket.
+    Started after the object stores, so that its workers inherit their variables and reach the buckets.
     """
     import ray
 

@@ -1,4 +1,4 @@
-"""A real S3-compatible server on 127.0.0.1 (moto's server mode) for the object-storage tests."""
+"""Real object stores on 127.0.0.1 for the object-storage tests: S3 (moto's server mode) and GCS (gcp-storage-emulator)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,20 @@ def free_port() -> int:
 
 
 @contextmanager
+def _environ(env: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextmanager
 def s3_server() -> Iterator[dict[str, str]]:
     """Start moto's S3 server and point AWS clients (pyarrow's S3 filesystem among them) at it.
 
@@ -28,23 +42,76 @@ def s3_server() -> Iterator[dict[str, str]]:
     host, port = server.get_host_and_port()
     env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
            "AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_EC2_METADATA_DISABLED": "true"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     try:
-        yield env
+        with _environ(env):
+            yield env
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
         server.stop()
 
 
-def new_bucket() -> str:
-    """Create an empty bucket on the server the environment points at; returns its name."""
+@contextmanager
+def gcs_server() -> Iterator[dict[str, str]]:
+    """Start a GCS emulator (gcp-storage-emulator, in memory, in a process of its own: Arrow's GCS client hangs
+    on a server that shares its process) and point the platform's gs:// filesystem at it (STORAGE_EMULATOR_HOST,
+    see mathgpt.io.filesystem). Yields the variables, as s3_server does."""
+    import subprocess
+    import sys
+    import time
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "tests.objstore", str(port)],
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"the GCS emulator did not start on port {port}") from None
+                time.sleep(0.1)
+        with _environ(env := {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}"}):
+            yield env
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _serve_gcs(port: int) -> None:
+    """The emulator, one thread per connection: it serves one connection at a time, and Arrow's GCS client keeps
+    one open while it opens the next."""
+    from functools import partial
+    from http.server import ThreadingHTTPServer
+
+    from gcp_storage_emulator import server as emulator
+
+    storage = emulator.Storage(use_memory_fs=True)
+    httpd = ThreadingHTTPServer(("127.0.0.1", port), partial(emulator.RequestHandler, storage))
+    httpd.daemon_threads = True
+    httpd.serve_forever()
+
+
+def new_bucket(scheme: str = "s3") -> str:
+    """Create an empty bucket on the server the environment points at (s3 or gs); returns its name."""
+    name = f"mathgpt-{uuid.uuid4().hex[:10]}"
+    if scheme == "gs":  # the JSON API's buckets.insert, as the emulator serves it
+        import json
+        import urllib.request
+
+        req = urllib.request.Request(f"{os.environ['STORAGE_EMULATOR_HOST']}/storage/v1/b?project=test",
+                                     data=json.dumps({"name": name}).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=30).close()
+        return name
     import boto3
 
-    name = f"mathgpt-{uuid.uuid4().hex[:10]}"
     boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"]).create_bucket(Bucket=name)
     return name
+
+
+if __name__ == "__main__":
+    import sys
+
+    _serve_gcs(int(sys.argv[1]))

@@ -13,9 +13,9 @@ from tests.objstore import new_bucket
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def bucket(s3):
-    return f"s3://{new_bucket()}"
+@pytest.fixture(params=["s3", "gs"])
+def bucket(request, s3, gcs):
+    return f"{request.param}://{new_bucket(request.param)}"
 
 
 def _folder(path, files):
@@ -94,8 +94,8 @@ def test_the_generated_api_key_lives_in_the_bucket_and_replicas_read_it(bucket, 
     from mathgpt.serving.auth import load_api_key, write_private
 
     path = write_private("s3cret-key-0001", join(bucket, "run/serve/api_key"))
-    assert path.startswith("s3://") and load_api_key("MATHGPT_TEST_UNSET_KEY", path) == "s3cret-key-0001"
-    assert not any(p.name.startswith("s3:") for p in tmp_path.iterdir())
+    assert path.startswith(bucket) and load_api_key("MATHGPT_TEST_UNSET_KEY", path) == "s3cret-key-0001"
+    assert not any(p.name.startswith(("s3:", "gs:")) for p in tmp_path.iterdir())
     local = write_private("local-key-0002", str(tmp_path / "serve/api_key"))
     assert (tmp_path / "serve/api_key").stat().st_mode & 0o777 == 0o600 and load_api_key("X_UNSET", local) == "local-key-0002"
     with pytest.raises(ConfigError, match="does not exist"):
@@ -126,3 +126,33 @@ def test_metrics_on_a_bucket_survive_a_restart(bucket):
     assert [(m["step"], m["loss"]) for m in read_metrics(out)] == [(1, 2.0), (2, 1.4)]
     fs, inner = filesystem(join(out, "metrics.jsonl"))
     assert fs.get_file_info(inner).size > 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_the_demo_recipe_runs_every_stage_with_its_run_dir_in_a_gcs_bucket(gcs, tmp_path):
+    """gs:// end to end (the S3 twin, on two nodes, is tests/test_multinode_bucket.py): Ray Data reads and writes,
+    Ray Train's checkpoints and the exports go through the platform's filesystem to a real GCS emulator."""
+    import os
+    import subprocess
+    import sys
+
+    from mathgpt.dirs import published
+    from mathgpt.io import read_json
+    from tests.objstore import free_port
+    from tests.smalldemo import write_small_demo
+
+    run_dir = f"gs://{new_bucket('gs')}/demo"
+    recipe = write_small_demo(tmp_path / "demo.yaml", run_dir, free_port())
+    env = {**os.environ, **gcs, "MATHGPT_CACHE_DIR": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
+    out = subprocess.run([sys.executable, "-m", "mathgpt.cli", "run", str(recipe)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=1100)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-6000:]
+    for stage in ("synthesis", "curate", "mix", "train_cpt", "train_sft", "eval", "serve"):
+        assert read_json(join(run_dir, stage, "manifest.json"))["status"] == "complete", stage
+    for stage in ("train_cpt", "train_sft"):
+        assert published(join(run_dir, stage, "model")) is None
+        assert "model.safetensors" in tree(join(run_dir, stage, "model"))
+        assert any(p.startswith("ray/") for p in tree(join(run_dir, stage)))  # Ray Train's checkpoints, in the bucket
+    assert exists(join(run_dir, "eval", "comparison.md")) and "api_key" in tree(join(run_dir, "serve"))
+    assert not [p for p in tmp_path.rglob("gs:*")]  # nothing wrote a local `gs:` folder

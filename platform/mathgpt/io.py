@@ -42,12 +42,38 @@ def is_uri(path: str) -> bool:
     return "://" in path
 
 
+GCS_EMULATOR_ENV = "STORAGE_EMULATOR_HOST"  # the Google Cloud clients' own variable for a storage emulator
+
+
 def filesystem(path: str) -> tuple[pafs.FileSystem, str]:
-    """The pyarrow filesystem and inner path for a local path or URI (s3://, gs://, file://)."""
+    """The pyarrow filesystem and inner path for a local path or URI (s3://, gs://, file://).
+
+    s3:// honours AWS_ENDPOINT_URL (an S3-compatible server) through pyarrow itself; gs:// honours
+    STORAGE_EMULATOR_HOST (http://host:port of a GCS emulator, reached without credentials) here, since pyarrow's
+    GCS client does not read it.
+    """
     path = resolve_data_path(path)
+    if path.startswith("gs://") and os.environ.get(GCS_EMULATOR_ENV):
+        return _gcs_emulator(os.environ[GCS_EMULATOR_ENV]), path[len("gs://"):].rstrip("/")
     if is_uri(path):
         return pafs.FileSystem.from_uri(path)
     return pafs.LocalFileSystem(), str(Path(path).resolve())
+
+
+def _gcs_emulator(host: str) -> pafs.FileSystem:
+    scheme, _, endpoint = host.rpartition("://")
+    if not endpoint or scheme not in ("", "http", "https"):
+        raise StageError(f"{GCS_EMULATOR_ENV}={host!r}: expected http://host:port")
+    return pafs.GcsFileSystem(anonymous=True, scheme=scheme or "http", endpoint_override=endpoint.rstrip("/"))
+
+
+def ray_paths(paths: list[str]) -> tuple[list[str], pafs.FileSystem | None]:
+    """Paths and filesystem to hand Ray Data or Ray Train (`filesystem=`/`storage_filesystem=`): for URIs, the
+    platform's own filesystem and the inner paths, so that Ray reaches them exactly as the platform does."""
+    if not paths or not is_uri(resolve_data_path(paths[0])):
+        return paths, None
+    resolved = [filesystem(p) for p in paths]
+    return [inner for _, inner in resolved], resolved[0][0]
 
 
 def exists(path: str) -> bool:

@@ -30,13 +30,24 @@ def read_parquet(paths: list[str], columns: list[str] | None = None) -> "ray.dat
     """
     import ray.data
 
+    from mathgpt.io import ray_paths
+
+    paths, fs = ray_paths(list(paths))
     if FOOTER_ACTORS_ENV in os.environ:
-        return ray.data.read_parquet(paths, columns=columns)
+        return ray.data.read_parquet(paths, columns=columns, filesystem=fs)
     os.environ[FOOTER_ACTORS_ENV] = str(footer_actors(len(paths)))
     try:
-        return ray.data.read_parquet(paths, columns=columns)
+        return ray.data.read_parquet(paths, columns=columns, filesystem=fs)
     finally:
         del os.environ[FOOTER_ACTORS_ENV]
+
+
+def write_parquet(ds: "ray.data.Dataset", out_dir: str) -> None:
+    """`Dataset.write_parquet` to a local folder or URI, through the platform's filesystem."""
+    from mathgpt.io import ray_paths
+
+    (inner,), fs = ray_paths([out_dir])
+    ds.write_parquet(inner, filesystem=fs)
 
 
 def map_file_to_parquet(src: str, columns: list[str], udf: type, kwargs: dict[str, Any], out_dir: str,
@@ -70,9 +81,9 @@ def map_file_to_parquet(src: str, columns: list[str], udf: type, kwargs: dict[st
         return list_files(out_dir, (".parquet",))
     clear_dir(out_dir)
     if rows_in:
-        read_parquet(inputs, columns=columns).map_batches(
+        write_parquet(read_parquet(inputs, columns=columns).map_batches(
             udf, fn_constructor_kwargs=kwargs, batch_size=batch_size, batch_format=batch_format,
-            compute=actor_pool(concurrency)).write_parquet(out_dir)
+            compute=actor_pool(concurrency)), out_dir)
     files = list_files(out_dir, (".parquet",)) if exists(out_dir) else []
     rows_out = parquet_rows(files)
     if rows_out != rows_in:

@@ -35,7 +35,7 @@ from mathgpt.io import (
     write_jsonl,
 )
 from mathgpt.manifest import stage_record
-from mathgpt.raydata import map_file_to_parquet, read_parquet
+from mathgpt.raydata import map_file_to_parquet, read_parquet, write_parquet
 from mathgpt.schemas import CHAT, DOCUMENT, RecordSchema
 
 log = logging.getLogger(__name__)
@@ -124,8 +124,8 @@ def write_kept(src_dir: str, removed: pa.Array, out_dir: str, schema: RecordSche
     clear_dir(out_dir)
     files = list_files(src_dir, (".parquet",))
     if parquet_rows(files):
-        read_parquet(files).map_batches(_drop_ids, fn_kwargs={"removed": removed},
-                                       batch_format="pyarrow").write_parquet(out_dir)
+        write_parquet(read_parquet(files).map_batches(_drop_ids, fn_kwargs={"removed": removed},
+                                                      batch_format="pyarrow"), out_dir)
     return parquet_rows(parquet_set(out_dir, schema))
 
 

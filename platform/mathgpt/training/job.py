@@ -9,7 +9,7 @@ from typing import Any
 
 from mathgpt.config import TrainConfig
 from mathgpt.errors import StageError
-from mathgpt.io import exists, is_uri, join, list_files, read_columns, read_json, read_records
+from mathgpt.io import exists, is_uri, join, list_files, ray_paths, read_columns, read_json, read_records
 from mathgpt.manifest import stage_record
 from mathgpt.raydata import read_parquet
 from mathgpt.training.loop import train_loop_per_worker
@@ -44,12 +44,13 @@ def run_training(cfg: TrainConfig, stage: str, data_dir: str, out_dir: str, mode
                        "fail_marker": join(out_dir, ".failed-once"), "workers_path": join(out_dir, "workers.json"),
                        "fail_at_step": fail_at_step, "submitted_at": time.time(),  # workers say how long they took
                        "attn_implementation": attention_implementation(cfg.use_gpu)}
+        (storage_path,), storage_fs = ray_paths([join(out_dir, "ray")])
         trainer = TorchTrainer(
             train_loop_per_worker, train_loop_config=loop_config,
             scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                          placement_strategy=cfg.placement_strategy),
             torch_config=TorchConfig(backend="nccl" if cfg.use_gpu else "gloo"),
-            run_config=RunConfig(name=stage, storage_path=join(out_dir, "ray"),
+            run_config=RunConfig(name=stage, storage_path=storage_path, storage_filesystem=storage_fs,
                                  failure_config=FailureConfig(max_failures=cfg.max_failures),
                                  checkpoint_config=CheckpointConfig(num_to_keep=cfg.keep_last),
                                  callbacks=[ProgressCallback(cfg.max_steps, stage)]),
