@@ -130,7 +130,7 @@ def test_metrics_on_a_bucket_survive_a_restart(bucket):
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-def test_the_demo_recipe_runs_every_stage_with_its_run_dir_in_a_gcs_bucket(gcs, tmp_path):
+def test_the_demo_recipe_trains_with_its_run_dir_in_a_gcs_bucket(gcs, tmp_path):
     """gs:// end to end (the S3 twin, on two nodes, is tests/test_multinode_bucket.py): Ray Data reads and writes,
     Ray Train's checkpoints and the exports go through the platform's filesystem to a real GCS emulator."""
     import os
@@ -143,16 +143,18 @@ def test_the_demo_recipe_runs_every_stage_with_its_run_dir_in_a_gcs_bucket(gcs, 
     from tests.smalldemo import write_small_demo
 
     run_dir = f"gs://{new_bucket('gs')}/demo"
-    recipe = write_small_demo(tmp_path / "demo.yaml", run_dir, free_port())
+    # Through SFT, whose workers fetch the CPT export from the bucket into their node's cache; evaluation and
+    # serving load models the same way (resolve_model), and the S3 test runs them.
+    stages = ["synthesize", "curate", "mix", "train_cpt", "train_sft"]
+    recipe = write_small_demo(tmp_path / "demo.yaml", run_dir, free_port(), stages=stages)
     env = {**os.environ, **gcs, "MATHGPT_CACHE_DIR": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
     out = subprocess.run([sys.executable, "-m", "mathgpt.cli", "run", str(recipe)], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=1100)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-6000:]
-    for stage in ("synthesis", "curate", "mix", "train_cpt", "train_sft", "eval", "serve"):
+    for stage in ("synthesis", "curate", "mix", "train_cpt", "train_sft"):
         assert read_json(join(run_dir, stage, "manifest.json"))["status"] == "complete", stage
     for stage in ("train_cpt", "train_sft"):
         assert published(join(run_dir, stage, "model")) is None
         assert "model.safetensors" in tree(join(run_dir, stage, "model"))
         assert any(p.startswith("ray/") for p in tree(join(run_dir, stage)))  # Ray Train's checkpoints, in the bucket
-    assert exists(join(run_dir, "eval", "comparison.md")) and "api_key" in tree(join(run_dir, "serve"))
     assert not [p for p in tmp_path.rglob("gs:*")]  # nothing wrote a local `gs:` folder

@@ -40,3 +40,32 @@ def test_bad_cell_lists_are_refused_before_anything_runs(tmp_path):
 def test_first_per_level_keeps_order():
     probs = [{"id": i, "level": lv} for i, lv in enumerate([1, 1, 1, 2, 2, 3])]
     assert [p["id"] for p in first_per_level(probs, 2)] == [0, 1, 3, 4, 5]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+def test_the_quick_grid_runs_through_the_stages_and_reports_verdicts(tmp_path):
+    """`mathgpt lab run --quick` on the cells that two findings need (base, test, sft), one seed, as a user runs
+    it; the whole quick grid (7 cells) is the same code over more cells (its wall time is in the README).
+    A second run finds every cell complete and redoes nothing."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "mathgpt.cli", "lab", "run", "--quick", "--seeds", "1",
+           "--cells", "base", "test", "sft", "--out", str(tmp_path / "lab")]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1400)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-6000:]
+    report = (tmp_path / "lab" / "report.md").read_text()
+    result = json.loads((tmp_path / "lab" / "report.json").read_text())
+    assert set(result["runs"]) == {"base", "test", "sft"}, result["runs"].keys()
+    verdicts = {name.split(".")[0]: f["verdict"] for name, f in result["findings"].items()}
+    assert set(verdicts) == {"1", "3a", "3b"} and set(verdicts.values()) <= {"holds", "reversed", "inconclusive"}
+    assert result["heldout_check"]["found"] == 0 and "Chance:" in report
+    assert (tmp_path / "lab" / "accuracy_by_level.png").stat().st_size > 0
+    again = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-4000:]
+    said = again.stdout + again.stderr
+    assert said.count("train_cpt: complete, skipping") == 2 and "train_sft: complete, skipping" in said

@@ -29,6 +29,7 @@ from mathgpt.errors import StageError
 from mathgpt.io import exists, join, read_parquet_rows, write_text
 from mathgpt.lab.base import ARTIFACT, PROVENANCE
 from mathgpt.lab.leakage import find_heldout, heldout_questions
+from mathgpt.lab.world import WorldConfig
 from mathgpt.paths import REPO_ROOT
 
 RECIPES = REPO_ROOT / "recipes" / "lab"
@@ -142,7 +143,10 @@ def write_report(out: str) -> dict[str, Any]:
     result["heldout_check"] = {"mixtures": len(checks) + base["mixtures"], "found": found}
     note = (f"Held-out problems found, verbatim, in the {result['heldout_check']['mixtures']} training mixtures "
             f"(the base model's and every cell's; CPT streams and SFT rows, decoded): {found}.")
-    write_text(markdown(result, wall, (note,)), join(out, "report.md"))
+    world = WorldConfig()
+    chance = (f"Chance: every answer is a count in 0..{world.max_value}, so a model that names one at random scores "
+              f"{100 / (world.max_value + 1):.1f} %; an interval that reaches that level does not show learning.")
+    write_text(markdown(result, wall, (note, chance)), join(out, "report.md"))
     write_text(json.dumps(result, indent=2, default=str), join(out, "report.json"))
     plot(result, join(out, "accuracy_by_level.png"))
     return result
