@@ -19,7 +19,7 @@ from _common import report, start_ray, timer
 from synthesis import bare_hf, bare_vllm
 
 from mathgpt.config import EngineConfig, EvaluationConfig
-from mathgpt.evaluation.benchmarks import load_benchmark
+from mathgpt.benchmarks import load_benchmark
 from mathgpt.evaluation.job import build_requests, grade_prediction, run_evaluation
 from mathgpt.io import read_parquet_rows
 from mathgpt.models import resolve_model

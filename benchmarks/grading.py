@@ -15,7 +15,7 @@ import random
 import re
 import time
 
-from mathgpt.evaluation.benchmarks import load_benchmark
+from mathgpt.benchmarks import load_benchmark
 from mathgpt.grading import is_equivalent
 
 

@@ -172,7 +172,7 @@ def main() -> None:
                         help="hf: vs the same engine in-process; vllm: vs vLLM's own OpenAI server")
     args = parser.parse_args()
     import torch
-    from mathgpt.serving.backends import HFModel
+    from mathgpt.engines.replicas import HFModel
     from mathgpt.serving.local import start, stop
 
     path = resolve_model(args.model)

@@ -2,7 +2,7 @@ import pytest
 
 from mathgpt.config import ProblemSource
 from mathgpt.datasets import load_problems, strip_calculator_annotations
-from mathgpt.evaluation.benchmarks import REGISTRY, available_benchmarks, load_benchmark
+from mathgpt.benchmarks import REGISTRY, available_benchmarks, load_benchmark
 
 
 def test_gsm8k_answer_after_hashes_and_calculator_annotations():

@@ -1,4 +1,4 @@
-"""The package's layers point one way: stages never import each other, and no two packages import each other.
+"""The package's layers point one way: stages never import each other, and no import cycle joins packages.
 
 Read from the source (every `import`, at module level or inside a function), so a lazy import counts too.
 """
@@ -65,8 +65,11 @@ def test_no_stage_imports_another_stage():
     assert not crossing, f"stage-to-stage imports (move the shared piece below the stages): {crossing}"
 
 
-def test_no_two_packages_import_each_other():
-    edges = _edges()
+def test_no_package_import_cycle():
+    """Between packages (the folders of mathgpt). The top-level modules (config, io, paths, pipeline, ...) are
+    the shared base and the orchestration around the packages, not nodes of this graph."""
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    edges = {k: v for k, v in _edges().items() if k[0] in packages and k[1] in packages}
     graph: dict[str, set[str]] = defaultdict(set)
     for a, b in edges:
         graph[a].add(b)

@@ -37,7 +37,7 @@ def resolve_data_path(path: str) -> str:
             raise ValueError(f"{path}: a bundled:// path must stay inside the bundled data folder ({root})")
         return str(resolved)
     if path.startswith("lab://"):
-        from mathgpt.lab.files import world_file
+        from mathgpt.labworld.files import world_file
 
         return world_file(path)
     return path

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -17,10 +16,9 @@ from mathgpt.errors import StageError
 from mathgpt.dirs import delete_dir, published
 from mathgpt.fingerprint import making, mismatch, settings
 from mathgpt.io import join, write_text
-from mathgpt.manifest import is_complete, load_manifest, stage_record
+from mathgpt.manifest import is_complete, load_manifest
 from mathgpt.models import check_model_ref
 from mathgpt.runlock import hold_run_dir
-from mathgpt.serving.auth import write_private
 
 log = logging.getLogger(__name__)
 STAGE_DIRS = {"synthesize": "synthesis", "curate": "curate", "mix": "mix", "train_cpt": "train_cpt",
@@ -76,57 +74,17 @@ def _train(stage: str, kind: str) -> Callable[[Recipe, str], dict[str, Any]]:
 
 
 def _evaluate(r: Recipe, out: str) -> dict[str, Any]:
-    from mathgpt.evaluation.job import run_evaluation
-    from mathgpt.evaluation.report import compare_runs
+    from mathgpt.evaluation.stage import run_evaluate_stage
 
-    results, dirs = {}, []
-    with stage_record(out, "evaluate", r.evaluation.model_dump(mode="json")) as record:
-        for stage in r.evaluation.models:
-            mode = r.evaluation.mode if r.evaluation.mode != "auto" else ("chat" if stage == "train_sft" else "fewshot")
-            sub = join(out, stage)
-            ref = r.training.cpt.model if stage == "base" else f"stage:{stage}"
-            summary = run_evaluation(r.evaluation, model_for(r, ref), sub, f"{r.name}/{stage}", mode)
-            results[stage] = {"average": summary["average"],
-                              "benchmarks": {b: v["accuracy"] for b, v in summary["benchmarks"].items()},
-                              "ci95": {b: v["ci95"] for b, v in summary["benchmarks"].items()},
-                              "n": {b: v["n"] for b, v in summary["benchmarks"].items()}}
-            dirs.append(sub)
-        record.counts = results
-        record.outputs = {"reports": [join(d, "report.md") for d in dirs]}
-        if len(dirs) > 1:
-            compare_runs(dirs, out)
-            record.outputs["comparison"] = join(out, "comparison.md")
-    return results
+    models = {stage: model_for(r, r.training.cpt.model if stage == "base" else f"stage:{stage}")
+              for stage in r.evaluation.models}
+    return run_evaluate_stage(r.evaluation, models, out, r.name)
 
 
 def _serve(r: Recipe, out: str) -> dict[str, Any]:
-    from mathgpt.grading import grade
-    from mathgpt.serving.auth import load_api_key
-    from mathgpt.serving.local import query, start, stop
+    from mathgpt.serving.stage import run_serve_stage
 
-    cfg = r.serving
-    if not os.environ.get(cfg.api_key_env) and not cfg.api_key_file:
-        key_file = write_private(secrets.token_urlsafe(24), join(out, "api_key"))
-        cfg = cfg.model_copy(update={"api_key_file": key_file})
-        console.print(f"[serve] {cfg.api_key_env} is unset: generated a one-off key in {key_file}")
-    key = load_api_key(cfg.api_key_env, cfg.api_key_file)  # a missing or short key fails now, not in Serve's logs
-    with stage_record(out, "serve", cfg.model_dump(mode="json")) as record:
-        base = start(cfg, model_for(r, cfg.model))
-        try:
-            answer = query(base, key, cfg.query, cfg.model_name, max_tokens=min(128, cfg.max_tokens_cap)) \
-                if cfg.query else None
-        finally:
-            stop()
-        record.counts = {"url": base, "question": cfg.query, "answer": answer}
-        if answer and cfg.query_reference is not None:
-            record.counts.update(reference=cfg.query_reference,
-                                 correct=grade(answer["completion"], cfg.query_reference))
-    console.print(f"[serve] served on {base}; asked {cfg.query!r}; final answer: "
-                  f"{answer['answer'] if answer else None!r}")
-    if "correct" in record.counts:
-        console.print(f"[serve] reference {cfg.query_reference!r}: the served answer is "
-                      f"{'correct' if record.counts['correct'] else 'wrong'}")
-    return record.counts
+    return run_serve_stage(r.serving, model_for(r, r.serving.model), out, console.print)
 
 
 RUNNERS: dict[str, Callable[[Recipe, str], dict[str, Any]]] = {

@@ -28,3 +28,14 @@ def solved_chat(chat_id: str, source: str, problem: str, solution: str) -> dict[
     """A Chat: the problem as the user turn, the solution as the assistant turn."""
     return {"id": chat_id, "source": source,
             "messages": [{"role": "user", "content": user_turn(problem)}, {"role": "assistant", "content": solution}]}
+
+
+def sample_to_document(sample: dict[str, Any], template: str) -> dict[str, Any]:
+    """A synthetic/<method> Document: the problem and the sample's solution in the template."""
+    return solved_document(f"syn-{sample['id']}", f"synthesis/{sample['method']}", f"synthetic/{sample['method']}",
+                           sample["problem"], sample["completion"], template)
+
+
+def sample_to_chat(sample: dict[str, Any]) -> dict[str, Any]:
+    """A Chat: the problem as the user turn, the sample's solution as the assistant turn."""
+    return solved_chat(f"syn-{sample['id']}", f"synthesis/{sample['method']}", sample["problem"], sample["completion"])

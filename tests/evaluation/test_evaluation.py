@@ -3,7 +3,7 @@ import json
 import pytest
 
 from mathgpt.config import EvaluationConfig
-from mathgpt.evaluation.benchmarks import load_benchmark
+from mathgpt.benchmarks import load_benchmark
 from mathgpt.evaluation.fewshot import GSM8K_EXEMPLARS, MATH_EXEMPLARS, chat_messages, fewshot_prompt
 from mathgpt.evaluation.job import build_requests, run_evaluation
 from mathgpt.evaluation.report import compare_runs, markdown_table, write_report
@@ -90,3 +90,13 @@ def test_pipeline_on_the_tiny_model_is_resumable(ray_local, tiny_model, tmp_path
     run_evaluation(cfg, tiny_model, str(tmp_path), "tiny", "fewshot")  # nothing left to generate
     assert (tmp_path / "predictions/gsm8k.parquet").read_bytes() == before
     assert len(build_requests("math", load_benchmark("math", 2), "chat", 1, 0.0, None)) == 2
+
+
+def test_auto_mode_is_one_rule_for_the_pipeline_and_the_cli():
+    from mathgpt.evaluation.stage import resolve_mode
+
+    assert [resolve_mode("auto", m) for m in ("train_sft", "stage:train_sft", "runs/demo/train_sft/model/")] == \
+        ["chat"] * 3
+    assert [resolve_mode("auto", m) for m in ("base", "train_cpt", "builtin:tiny", "runs/demo/train_cpt/model")] == \
+        ["fewshot"] * 4
+    assert resolve_mode("chat", "train_cpt") == "chat" and resolve_mode("fewshot", "train_sft") == "fewshot"

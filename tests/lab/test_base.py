@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from mathgpt.config import load_recipe
-from mathgpt.lab.base import ARTIFACT, PROVENANCE, RECIPE, build, file_digests, recipe_fingerprint, verify
+from mathgpt.lab.base import RECIPE, build, recipe_fingerprint
+from mathgpt.models.committed import ARTIFACT, PROVENANCE, file_digests, verify
 from mathgpt.models import resolve_model
 
 # A smaller base: a few thousand documents, 40k tokens in shards of 16 sequences (so that Ray Data hands

@@ -10,8 +10,8 @@ from mathgpt.config import EngineConfig, SamplingConfig, SynthesisConfig
 from mathgpt.engines import make_request
 from mathgpt.engines.lab import LabGenerator
 from mathgpt.grading import grade
-from mathgpt.lab import solver
-from mathgpt.lab.world import HELDOUT_NAMES, TRAIN_NAMES, WorldConfig, make_problem, write_world
+from mathgpt.labworld import solver
+from mathgpt.labworld.world import HELDOUT_NAMES, TRAIN_NAMES, WorldConfig, make_problem, write_world
 from mathgpt.synthesis.job import run_synthesis
 from mathgpt.synthesis.prompts import expand_messages, retro_messages, solve_messages, tutor_messages
 from mathgpt.synthesis.text import split_steps

@@ -6,7 +6,7 @@ import re
 from mathgpt.datasets import math_problem
 from mathgpt.grading import grade
 from mathgpt.io import read_records
-from mathgpt.lab.world import (
+from mathgpt.labworld.world import (
     HELDOUT_NAMES,
     TRAIN_NAMES,
     WorldConfig,
@@ -96,9 +96,9 @@ def test_cli_writes_the_world(tmp_path, capsys):
 def test_the_world_is_a_data_path_and_its_heldout_split_a_benchmark(tmp_path, monkeypatch):
     import pytest
 
-    from mathgpt.evaluation.benchmarks import available_benchmarks, load_benchmark
+    from mathgpt.benchmarks import available_benchmarks, load_benchmark
     from mathgpt.evaluation.fewshot import fewshot_prompt
-    from mathgpt.lab.world import WorldConfig
+    from mathgpt.labworld.world import WorldConfig
     from mathgpt.paths import resolve_data_path
 
     monkeypatch.setenv("MATHGPT_CACHE_DIR", str(tmp_path / "cache"))

@@ -110,7 +110,7 @@ def test_a_stream_never_sends_half_a_character(tiny_model):
     decodes as U+FFFD first, which was sent, and the character itself was then dropped or doubled."""
     from transformers import AutoTokenizer
 
-    from mathgpt.serving.backends import sendable
+    from mathgpt.engines.replicas import sendable
 
     tok = AutoTokenizer.from_pretrained(tiny_model)
     text = "2 × 3 = 6, π ≤ 4, 7 ÷ 7 = 1 ✓"
@@ -338,7 +338,7 @@ def test_a_replica_whose_engine_call_never_ends_fails_its_health_check(tiny_mode
     the engine longer than wedged_after_s (it passed every check before, while every request hung)."""
     import asyncio
 
-    from mathgpt.serving.backends import HFModel
+    from mathgpt.engines.replicas import HFModel
 
     model = HFModel(tiny_model, 512, wedged_after_s=60)
     asyncio.run(model.check_health())  # idle

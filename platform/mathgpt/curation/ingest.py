@@ -28,7 +28,7 @@ from mathgpt.io import (
 )
 from mathgpt.render import solved_chat, solved_document
 from mathgpt.schemas import CHAT, DOCUMENT
-from mathgpt.synthesis.sample import sample_to_chat, sample_to_document
+from mathgpt.render import sample_to_chat, sample_to_document
 
 MARKER = "_COMPLETE.json"
 

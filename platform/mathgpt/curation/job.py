@@ -23,7 +23,7 @@ from mathgpt.curation.ingest import ingest
 from mathgpt.curation.minhash import near_duplicate_of
 from mathgpt.curation.report import write_reports
 from mathgpt.errors import StageError
-from mathgpt.evaluation.benchmarks import available_benchmarks, load_benchmark
+from mathgpt.benchmarks import available_benchmarks, load_benchmark
 from mathgpt.io import (
     clear_dir,
     join,

@@ -3,7 +3,7 @@
 It speaks the same engine contract as hf, vllm and http (request rows in, completion columns out), so the
 four synthesis methods run through their unchanged code. Like a teacher LLM it sees only the chat
 messages: it reads the request's kind from the user message's layout (the four synthesis prompts of
-synthesis/prompts.py), reads the world problem from its text (mathgpt.lab.solver knows the world's
+synthesis/prompts.py), reads the world problem from its text (mathgpt.labworld.solver knows the world's
 grammar) and answers in the format the prompt asks for:
 
 - solve: a worked solution, one step per line, `#### answer`; a teacher (`error_rate` 0) sampled at a
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from mathgpt.engines.requests import batch_rows, error_output, row_messages, stop_list, truncate_at_stop, with_outputs
-from mathgpt.lab import solver
+from mathgpt.labworld import solver
 
 _RETRO = re.compile(r"Problem:\n(?P<problem>.+?)\n\nSteps so far:\n.*?\n\nCorrect next step:\n(?P<step>.+)", re.DOTALL)
 _TUTOR = re.compile(r"Problem:\n(?P<problem>.+?)\n\nReference solution:\n.*?\n\nStudent's solution:\n(?P<steps>.+)",

@@ -35,7 +35,7 @@ def engine_key(cfg: EngineConfig, model_path: str) -> str:
 def _deployment(cfg: EngineConfig, model_path: str) -> Any:
     from ray import serve
 
-    from mathgpt.serving.backends import HFModel, VLLMModel
+    from mathgpt.engines.replicas import HFModel, VLLMModel
 
     if isinstance(cfg.concurrency, tuple):
         scaling: dict[str, Any] = {"autoscaling_config": {"min_replicas": cfg.concurrency[0],

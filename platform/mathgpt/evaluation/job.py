@@ -12,7 +12,7 @@ from mathgpt.engines.collect import collect_exactly_once
 from mathgpt.engines.shared import shared_engines
 from mathgpt.engines.requests import row_messages, row_prompt
 from mathgpt.errors import StageError
-from mathgpt.evaluation.benchmarks import get_benchmark, load_benchmark
+from mathgpt.benchmarks import get_benchmark, load_benchmark
 from mathgpt.evaluation.fewshot import chat_messages, fewshot_prompt
 from mathgpt.evaluation.report import write_report
 from mathgpt.evaluation.scoring import summarize, verdict

@@ -12,48 +12,17 @@ and `mathgpt lab base --check` rebuilds it in a scratch folder and compares.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import shutil
 from pathlib import Path
 from typing import Any
 
-from mathgpt.errors import ConfigError
 from mathgpt.fingerprint import fingerprint, settings
-from mathgpt.paths import PACKAGE_DIR, REPO_ROOT
+from mathgpt.models.committed import ARTIFACT, PROVENANCE, SKIP, file_digests
+from mathgpt.paths import REPO_ROOT
 
-ARTIFACT = PACKAGE_DIR / "models" / "lab_base"
-PROVENANCE = "PROVENANCE.json"
 RECIPE = REPO_ROOT / "recipes" / "lab" / "pretrain.yaml"
-# What the export holds besides the model (the publish marker and run bookkeeping are not part of the model).
-SKIP = {"_MATHGPT_COMPLETE.json"}
-
-
-def lab_base_dir() -> Path:
-    """The committed base model's folder, checked to be whole."""
-    if not (ARTIFACT / PROVENANCE).exists():
-        raise ConfigError(f"builtin:lab-base: {ARTIFACT / PROVENANCE} is missing; rebuild it with `mathgpt lab base`")
-    problem = verify(ARTIFACT)
-    if problem:
-        raise ConfigError(f"builtin:lab-base: {problem}; rebuild it with `mathgpt lab base`")
-    return ARTIFACT
-
-
-def file_digests(folder: Path) -> dict[str, dict[str, Any]]:
-    """sha256 and size of every file of a model folder (sorted by name; PROVENANCE.json excluded)."""
-    return {p.name: {"sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "bytes": p.stat().st_size}
-            for p in sorted(folder.iterdir()) if p.is_file() and p.name != PROVENANCE and p.name not in SKIP}
-
-
-def verify(folder: Path) -> str | None:
-    """None when every file of the folder matches its provenance, else what differs."""
-    recorded = json.loads((folder / PROVENANCE).read_text())["files"]
-    found = file_digests(folder)
-    if found != recorded:
-        diff = sorted(set(found) ^ set(recorded)) or [n for n in recorded if found[n] != recorded[n]]
-        return f"{folder}: files differ from {PROVENANCE}: {diff}"
-    return None
 
 
 def recipe_fingerprint(recipe: Any) -> str:

@@ -27,9 +27,9 @@ from typing import Any
 from mathgpt.config import Recipe, load_recipe
 from mathgpt.errors import StageError
 from mathgpt.io import exists, join, read_parquet_rows, write_text
-from mathgpt.lab.base import ARTIFACT, PROVENANCE
+from mathgpt.models.committed import ARTIFACT, PROVENANCE
 from mathgpt.lab.leakage import find_heldout, heldout_questions
-from mathgpt.lab.world import WorldConfig
+from mathgpt.labworld.world import WorldConfig
 from mathgpt.paths import REPO_ROOT
 
 RECIPES = REPO_ROOT / "recipes" / "lab"

@@ -24,7 +24,7 @@ def resolve_model(ref: str) -> str:
 
         return str(smollm2_dir())
     if ref == "builtin:lab-base":
-        from mathgpt.lab.base import lab_base_dir
+        from mathgpt.models.committed import lab_base_dir
 
         return str(lab_base_dir())
     if ref.startswith("builtin:"):

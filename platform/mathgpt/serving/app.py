@@ -20,7 +20,7 @@ from ray.serve.exceptions import BackPressureError
 from mathgpt.engines.requests import derive_seed
 from mathgpt.models import resolve_model
 from mathgpt.serving.auth import check_bearer, load_api_key
-from mathgpt.serving.backends import HFModel, VLLMModel
+from mathgpt.engines.replicas import HFModel, VLLMModel
 from mathgpt.serving.schema import ChatRequest, CompletionRequest, check_limits
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from mathgpt.lab.world import TRAIN_NAMES, Op, Step, WorldConfig, apply, random_problem
+from mathgpt.labworld.world import TRAIN_NAMES, Op, Step, WorldConfig, apply, random_problem
 
 _NAME = r"[A-Z][a-z]+"
 _FIRST = re.compile(rf"^(?P<name>{_NAME}) has (?P<n>\d+) (?P<item>[a-z]+)\.$")

@@ -45,7 +45,7 @@ REGISTRY: dict[str, Benchmark] = {b.name: b for b in [
     _bench("olympiadbench", "expression", max_tokens=1024), _bench("aime24", "number", max_tokens=1024),
     _bench("amc23", "number", max_tokens=1024), _bench("gaokao2023en", "expression"),
     _bench("sat_math", "choice"), _bench("mmlu_stem", "choice"), _bench("aqua", "choice"),
-    # the research lab's held-out split: generated, deterministic, levels 1-6 (mathgpt.lab); zero-shot (fewshot.py)
+    # the research lab's held-out split: generated, deterministic, levels 1-6 (mathgpt.labworld); zero-shot (fewshot.py)
     # and 100 tokens, a third above the longest reference solution (77 tokens, level 6)
     Benchmark("lab", "lab://heldout.jsonl", "math", "number", "lab", 100),
 ]}

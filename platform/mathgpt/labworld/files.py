@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from mathgpt.lab.world import WorldConfig, write_world
+from mathgpt.labworld.world import WorldConfig, write_world
 from mathgpt.paths import build_once, cache_dir
 
 PREFIX = "lab://"
