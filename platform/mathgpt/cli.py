@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from mathgpt.config import STAGES, check_file_name, dump_recipe, load_recipe
+from mathgpt.config import METHOD_NAMES, STAGES, check_file_name, dump_recipe, load_recipe
 from mathgpt.errors import MathGPTError
 
 
@@ -73,6 +73,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> None:
     from mathgpt.evaluation.job import run_evaluation
+    from mathgpt.evaluation.stage import resolve_mode
     from mathgpt.io import join
     from mathgpt.pipeline import model_for
 
@@ -84,13 +85,13 @@ def cmd_eval(args: argparse.Namespace) -> None:
     recipe = _recipe(args)
     _init(recipe)
     out = args.out or join(recipe.resolved_run_dir, "eval", name)
-    mode = args.mode if args.mode != "auto" else ("fewshot" if recipe.evaluation.mode == "auto" else recipe.evaluation.mode)
+    mode = resolve_mode(args.mode if args.mode != "auto" else recipe.evaluation.mode, args.model)
     summary = run_evaluation(recipe.evaluation, model_for(recipe, args.model), out, name, mode)
     print(json.dumps({"average": summary["average"], "report": join(out, "report.md")}))
 
 
 def cmd_lab_world(args: argparse.Namespace) -> None:
-    from mathgpt.lab.world import WorldConfig, write_world
+    from mathgpt.labworld.world import WorldConfig, write_world
 
     print(json.dumps(write_world(WorldConfig(seed=args.seed), args.out)))
 
@@ -199,12 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     cfg = sub.add_parser("config", help="show the resolved recipe").add_subparsers(dest="action", required=True)
     show = cfg.add_parser("show", help="print the recipe with every default filled in")
-    show.add_argument("recipe_path")
+    show.add_argument("recipe_path", help="recipe YAML")
     show.add_argument("--set", action="append", help="override a key: a.b.c=value")
     show.set_defaults(fn=cmd_config)
 
     run = sub.add_parser("run", help="run a recipe's stages in order (complete stages are skipped)")
-    run.add_argument("recipe_path")
+    run.add_argument("recipe_path", help="recipe YAML (recipes/demo.yaml, recipes/paper/*.yaml, ...)")
     run.add_argument("--from", dest="from_stage", choices=STAGES, help="redo this stage and the ones after it")
     run.add_argument("--only", choices=STAGES, help="(re)do this stage only")
     run.add_argument("--set", action="append", help="override a key: a.b.c=value")
@@ -212,20 +213,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     def with_recipe(name: str, help_: str, fn: Any) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_)
-        sp.add_argument("--recipe", required=True)
+        sp.add_argument("--recipe", required=True, help="recipe YAML")
         sp.add_argument("--set", action="append", help="override a key: a.b.c=value")
         sp.set_defaults(fn=fn)
         return sp
 
     syn = with_recipe("synthesize", "run the synthesis methods", cmd_synthesize)
-    syn.add_argument("--method", action="append", help="only this method (repeatable)")
+    syn.add_argument("--method", action="append", choices=METHOD_NAMES, metavar="METHOD",
+                     help=f"only this method (repeatable); one of: {', '.join(METHOD_NAMES)}")
     with_recipe("curate", "dedup and decontaminate", _only("curate"))
     with_recipe("mix", "build CPT mixtures and SFT sets", _only("mix"))
     tr = with_recipe("train", "continued pre-training or SFT", cmd_train)
-    tr.add_argument("--stage", choices=["cpt", "sft"], required=True)
+    tr.add_argument("--stage", choices=["cpt", "sft"], required=True, help="cpt: train_cpt; sft: train_sft")
     ev = with_recipe("eval", "evaluate a model on the recipe's benchmarks", cmd_eval)
     ev.add_argument("--model", required=True, help="HF model dir, builtin:*, or stage:train_cpt|train_sft")
-    ev.add_argument("--mode", choices=["auto", "fewshot", "chat"], default="auto")
+    ev.add_argument("--mode", choices=["auto", "fewshot", "chat"], default="auto",
+                    help="prompting: auto (the recipe's evaluation.mode; if that is auto too, chat for a train_sft "
+                    "model and few-shot otherwise), fewshot, chat")
     ev.add_argument("--name", help="run name in reports")
     ev.add_argument("--out", help="output folder (default: RUN_DIR/eval/NAME)")
 
@@ -235,24 +239,26 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.set_defaults(fn=cmd_compare)
 
     srv = sub.add_parser("serve", help="serve a model with Ray Serve (OpenAI API)")
-    srv.add_argument("--model", required=True)
+    srv.add_argument("--model", required=True, help="HF model dir, URI, builtin:* or stage:train_cpt|train_sft")
     srv.add_argument("--recipe", help="take serving settings from a recipe")
-    srv.add_argument("--host")
-    srv.add_argument("--port", type=int)
+    srv.add_argument("--host", help="bind address (default: the recipe's serving.host, 127.0.0.1)")
+    srv.add_argument("--port", type=int, help="HTTP port (default: the recipe's serving.port)")
     srv.set_defaults(fn=cmd_serve)
 
     q = sub.add_parser("query", help="ask the served model a question")
-    q.add_argument("question")
-    q.add_argument("--url", default="http://127.0.0.1:8000")
-    q.add_argument("--model", default="mathgpt")
-    q.add_argument("--api-key-env", default="MATHGPT_API_KEY")
-    q.add_argument("--max-tokens", type=int, default=512)
+    q.add_argument("question", help="the problem to ask, as plain text")
+    q.add_argument("--url", default="http://127.0.0.1:8000", help="the server's base URL")
+    q.add_argument("--model", default="mathgpt", help="the served model's name")
+    q.add_argument("--api-key-env", default="MATHGPT_API_KEY", help="environment variable holding the API key")
+    q.add_argument("--max-tokens", type=int, default=512, help="the most tokens to generate")
     q.set_defaults(fn=cmd_query)
 
     sm = sub.add_parser("submit", help="submit a stage to a Ray cluster (ray job submit)")
-    sm.add_argument("stage", choices=["pipeline", "synthesize", "curate", "mix", "train", "evaluate"])
-    sm.add_argument("--recipe", required=True)
-    sm.add_argument("--address", default=os.environ.get("RAY_API_SERVER_ADDRESS", "http://127.0.0.1:8265"))
+    sm.add_argument("stage", choices=["pipeline", "synthesize", "curate", "mix", "train", "evaluate"],
+                    help="which jobs/<stage>.py to run on the cluster")
+    sm.add_argument("--recipe", required=True, help="recipe YAML (sent with the job when outside the repository)")
+    sm.add_argument("--address", default=os.environ.get("RAY_API_SERVER_ADDRESS", "http://127.0.0.1:8265"),
+                    help="the cluster's dashboard address (default: $RAY_API_SERVER_ADDRESS or 127.0.0.1:8265)")
     sm.add_argument("--no-follow", action="store_true", help="print the job id and return")
     sm.add_argument("args", nargs="*", help="extra arguments for the job script (after --)")
     sm.set_defaults(fn=cmd_submit)
@@ -260,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     lab = sub.add_parser("lab", help="the research lab").add_subparsers(dest="action", required=True)
     world = lab.add_parser("world", help="write the procedural math world: train/held-out problems, math corpus")
     world.add_argument("--out", required=True, help="output folder or URI")
-    world.add_argument("--seed", type=int, default=0)
+    world.add_argument("--seed", type=int, default=0, help="the world's seed (the lab's recipes use 0)")
     world.set_defaults(fn=cmd_lab_world)
     grid = lab.add_parser("run", help="run the grid of cells (base, test, test+<method>, sft) over seeds, then report")
     grid.add_argument("--out", default="runs/lab", help="the lab's folder (local)")
@@ -280,8 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.set_defaults(fn=cmd_lab_report)
 
     st = sub.add_parser("status", help="state and log tail of a submitted job")
-    st.add_argument("job_id")
-    st.add_argument("--address", default=os.environ.get("RAY_API_SERVER_ADDRESS", "http://127.0.0.1:8265"))
+    st.add_argument("job_id", help="the id `mathgpt submit` printed")
+    st.add_argument("--address", default=os.environ.get("RAY_API_SERVER_ADDRESS", "http://127.0.0.1:8265"),
+                    help="the cluster's dashboard address (default: $RAY_API_SERVER_ADDRESS or 127.0.0.1:8265)")
     st.set_defaults(fn=cmd_status)
     return p
 

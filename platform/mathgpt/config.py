@@ -206,6 +206,8 @@ MethodConfig = Annotated[
     Union[ResponseDiversification, QueryExpansion, RetrospectiveEnhancement, TutorshipAmplification],
     Field(discriminator="name"),
 ]
+METHOD_NAMES = tuple(c.model_fields["name"].default for c in (ResponseDiversification, QueryExpansion,
+                                                                 RetrospectiveEnhancement, TutorshipAmplification))
 
 
 class SynthesisConfig(StrictModel):
