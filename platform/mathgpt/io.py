@@ -82,6 +82,13 @@ def exists(path: str) -> bool:
     return fs.get_file_info(inner).type != pafs.FileType.NotFound
 
 
+def delete_file(path: str) -> None:
+    """Remove a file at a local path or URI; nothing there is not an error."""
+    fs, inner = filesystem(path)
+    if fs.get_file_info(inner).type == pafs.FileType.File:
+        fs.delete_file(inner)
+
+
 def clear_dir(path: str) -> None:
     """Empty a local folder or URI prefix, if it exists."""
     fs, inner = filesystem(path)
