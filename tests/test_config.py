@@ -137,3 +137,31 @@ def test_names_that_become_file_names_and_bundled_paths_cannot_leave_their_folde
     out = subprocess.run([sys.executable, "-m", "mathgpt.cli", "eval", "--recipe", "recipes/demo.yaml",
                           "--model", "builtin:tiny", "--name", "../x"], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode != 0 and "--name '../x': use letters" in out.stdout + out.stderr
+
+
+def test_paper_recipes_are_one_base_plus_short_overlays():
+    paper = ROOT / "recipes" / "paper"
+    overlays = sorted(p for p in paper.glob("*.yaml") if p.name != "common.yaml")
+    assert len(overlays) == 7
+    for path in overlays:
+        text = path.read_text()
+        assert "base: common.yaml" in text and len(text.splitlines()) <= 35, path
+        recipe = load_recipe(path)
+        assert recipe.name == path.stem or path.stem == "q3-cpt-vs-sft"
+    ta = load_recipe(paper / "q2-tutorship-amplification.yaml")
+    assert [m.name for m in ta.synthesis.methods] == ["tutorship_amplification"] and ta.curation.include_synthesis
+    assert load_recipe(paper / "q1-base-math-corpus.yaml").mixing.seq_len == 4096  # from the base
+
+
+def test_config_show_says_which_file_each_value_comes_from(tmp_path):
+    import yaml
+
+    recipe = ROOT / "recipes" / "paper" / "q2-tutorship-amplification.yaml"
+    out = subprocess.run([sys.executable, "-m", "mathgpt.cli", "config", "show", str(recipe),
+                          "--set", "training.cpt.lr=1e-5"], capture_output=True, text=True, check=True,
+                         cwd=ROOT).stdout
+    said = {(line.strip().split(":")[0], line.rsplit("# ", 1)[1]) for line in out.splitlines() if "# " in line}
+    assert ("name", "recipes/paper/q2-tutorship-amplification.yaml") in said
+    assert ("run_dir", "recipes/paper/common.yaml") in said and ("log_to_driver", "default") in said
+    assert ("lr", "--set") in said and ("lr", "recipes/paper/common.yaml") in said  # cpt's set, sft's from the base
+    assert yaml.safe_load(out) == load_recipe(recipe, {"training.cpt.lr": 1e-5}).model_dump(mode="json")

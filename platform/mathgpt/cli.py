@@ -11,7 +11,15 @@ from typing import Any
 
 import yaml
 
-from mathgpt.config import METHOD_NAMES, STAGES, check_file_name, dump_recipe, load_recipe
+from mathgpt.config import (
+    METHOD_NAMES,
+    STAGES,
+    annotated_yaml,
+    check_file_name,
+    dump_recipe,
+    load_recipe,
+    recipe_sources,
+)
 from mathgpt.errors import MathGPTError
 
 
@@ -36,7 +44,12 @@ def _init(recipe: Any) -> None:
 
 
 def cmd_config(args: argparse.Namespace) -> None:
-    print(dump_recipe(load_recipe(args.recipe_path, _overrides(args.set or []))), end="")
+    overrides = _overrides(args.set or [])
+    recipe = load_recipe(args.recipe_path, overrides)
+    if args.recipe_path.startswith("env:"):
+        print(dump_recipe(recipe), end="")
+        return
+    print(annotated_yaml(recipe.model_dump(mode="json"), recipe_sources(args.recipe_path, overrides)), end="")
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -199,7 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     cfg = sub.add_parser("config", help="show the resolved recipe").add_subparsers(dest="action", required=True)
-    show = cfg.add_parser("show", help="print the recipe with every default filled in")
+    show = cfg.add_parser("show", help="print the recipe with every default filled in, each value followed by the "
+                          "file it comes from (its base: chain, --set, or default)")
     show.add_argument("recipe_path", help="recipe YAML")
     show.add_argument("--set", action="append", help="override a key: a.b.c=value")
     show.set_defaults(fn=cmd_config)

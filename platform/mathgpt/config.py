@@ -466,6 +466,9 @@ class RayConfig(StrictModel):
     address: str | None = Field(None, description="None: start/attach a local Ray; or ray://… / auto.")
     num_cpus: int | None = Field(None, ge=1, description="Local Ray only: CPUs to advertise.")
     object_store_memory: int | None = Field(None, ge=78643200, description="Local Ray only: bytes.")
+    log_to_driver: bool = Field(False, description="Forward every Ray worker's output (Ray Train, Ray Data, Serve "
+                                "internals) to the terminal; off, it stays in Ray's log files, whose folder the run "
+                                "prints, and the terminal shows the platform's own progress.")
 
 
 class Recipe(StrictModel):
@@ -538,9 +541,28 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
     return parse_recipe(data, str(path))
 
 
-def recipe_data(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+def recipe_data(path: Path) -> dict[str, Any]:
     """A recipe file's mapping merged over its `base:` (a recipe path relative to this file): mappings merge key
     by key, any other value (lists included) replaces the base's."""
+    out: dict[str, Any] = {}
+    for _, data in _base_chain(path):
+        out = _merged(out, data)
+    return out
+
+
+def recipe_sources(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Where each value of a recipe comes from, shaped like recipe_data: every value a file sets is that file's
+    path, `--set` for an override; keys absent here are the config's defaults."""
+    out: dict[str, Any] = {}
+    for file, data in _base_chain(Path(path)):
+        out = _merged(out, _label(data, _shown(file)))
+    for key in overrides or {}:
+        _set_dotted(out, key, "--set")
+    return out
+
+
+def _base_chain(path: Path, chain: tuple[Path, ...] = ()) -> list[tuple[Path, dict[str, Any]]]:
+    """The recipe files from the first base to this one, each with its own mapping (less `base:`)."""
     if not path.is_file():
         raise ConfigError(f"{path}: recipe file not found" + (f" (the base of {chain[-1]})" if chain else ""))
     if path.resolve() in chain:
@@ -550,11 +572,39 @@ def recipe_data(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(data, dict) or "base" not in data:
-        return data
+        return [(path, data)]
     base = data.pop("base")
     if not isinstance(base, str):
         raise ConfigError(f"{path}: base: must be the path of another recipe, got {base!r}")
-    return _merged(recipe_data(path.parent / base, (*chain, path.resolve())), data)
+    return [*_base_chain(path.parent / base, (*chain, path.resolve())), (path, data)]
+
+
+def _label(data: Any, label: str) -> Any:
+    return {k: _label(v, label) for k, v in data.items()} if isinstance(data, dict) else label
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def annotated_yaml(data: dict[str, Any], sources: Any, indent: int = 0) -> str:
+    """`data` as YAML with `# <source>` after each value (`default` where no file sets it). Mappings are
+    blocks; every other value is written in flow style on its key's line."""
+    lines = []
+    for key, value in data.items():
+        src = sources.get(key, "default") if isinstance(sources, dict) else sources
+        pad = " " * indent
+        if isinstance(value, dict) and value:
+            lines.append(f"{pad}{key}:" + ("" if isinstance(src, dict) else f"  # {src}"))
+            lines.append(annotated_yaml(value, src, indent + 2).rstrip("\n"))
+        else:
+            text = yaml.safe_dump({key: value}, default_flow_style=True, width=10**9, sort_keys=False).strip()
+            where = src if isinstance(src, str) else "several files"
+            lines.append(f"{pad}{text[1:-1]}  # {where}")
+    return "\n".join(lines) + "\n"
 
 
 def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import pytest
 
 from mathgpt.config import EngineConfig, EvaluationConfig, ServingConfig
 from mathgpt.serving.schema import CompletionRequest, check_limits
+from mathgpt.serving.settings import ServingSettings
 
 KEY = "test-key-123"
 PORT = 8765
@@ -214,7 +215,8 @@ def test_a_chunked_body_is_read_no_further_than_the_limit():
 
 def test_context_length_rule():
     req = CompletionRequest(model="m", prompt="x", max_tokens=100)
-    limits = {"model_name": "m", "max_tokens_cap": 1000, "max_n": 1, "max_prompt_tokens": 5000, "context_length": 512}
+    limits = ServingSettings(model_name="m", max_tokens_cap=1000, max_n=1, max_prompt_tokens=5000, context_length=512,
+                             model_path="m")
     assert "exceed the context length of 512" in check_limits(req, 450, limits)
     assert check_limits(req, 400, limits) is None
 

@@ -22,6 +22,7 @@ from mathgpt.models import resolve_model
 from mathgpt.serving.auth import check_bearer, load_api_key
 from mathgpt.engines.replicas import HFModel, VLLMModel
 from mathgpt.serving.schema import ChatRequest, CompletionRequest, check_limits
+from mathgpt.serving.settings import ServingSettings
 
 log = logging.getLogger(__name__)
 api = FastAPI(title="MathGPT", docs_url=None, redoc_url=None, openapi_url=None)
@@ -34,10 +35,10 @@ def _error(status: int, message: str, kind: str = "invalid_request_error", param
     return JSONResponse(body, status_code=status, headers=headers or None)
 
 
-def _busy(settings: dict[str, Any]) -> JSONResponse:
+def _busy(settings: ServingSettings) -> JSONResponse:
     """429: every model replica is at max_ongoing_requests and max_queued_requests more are waiting."""
-    return _error(429, f"server busy: {settings['max_queued_requests']} requests already wait for a model replica; "
-                  "retry later", "rate_limit_error", **{"Retry-After": str(math.ceil(settings["retry_after_s"]))})
+    return _error(429, f"server busy: {settings.max_queued_requests} requests already wait for a model replica; "
+                  "retry later", "rate_limit_error", **{"Retry-After": str(math.ceil(settings.retry_after_s))})
 
 
 def _timeout(timeout: float) -> JSONResponse:
@@ -81,13 +82,13 @@ class Ingress:
     `max_ongoing_requests` wait in Serve's queue for them (`max_queued_requests`); past that queue, 429 with
     Retry-After."""
 
-    def __init__(self, model: Any, settings: dict[str, Any]):
+    def __init__(self, model: Any, settings: ServingSettings | dict[str, Any]):
         from transformers import AutoTokenizer
 
         self.model = model
-        self.settings = settings
-        self.key = load_api_key(settings["api_key_env"], settings.get("api_key_file"))
-        self.tok = AutoTokenizer.from_pretrained(resolve_model(settings["model_path"]))
+        self.settings = settings = ServingSettings.model_validate(settings)  # checked again where received
+        self.key = load_api_key(settings.api_key_env, settings.api_key_file)
+        self.tok = AutoTokenizer.from_pretrained(resolve_model(settings.model_path))
         # no token decodes to more characters than its vocabulary string holds: a prompt longer than
         # max_prompt_tokens such tokens cannot fit, and is refused before the tokenizer runs
         self.max_token_chars = max(1, *(len(t) for t in self.tok.get_vocab()))
@@ -101,7 +102,7 @@ class Ingress:
     async def models(self, request: Request) -> Any:
         if not check_bearer(request.headers.get("authorization"), self.key):
             return _error(401, "missing or invalid API key", "authentication_error")
-        return {"object": "list", "data": [{"id": self.settings["model_name"], "object": "model", "owned_by": "mathgpt"}]}
+        return {"object": "list", "data": [{"id": self.settings.model_name, "object": "model", "owned_by": "mathgpt"}]}
 
     @api.post("/v1/completions")
     async def completions(self, request: Request) -> Any:
@@ -125,7 +126,7 @@ class Ingress:
     async def _handle(self, request: Request, schema: type, chat: bool) -> Any:
         if not check_bearer(request.headers.get("authorization"), self.key):
             return _error(401, "missing or invalid API key", "authentication_error")
-        limit = self.settings["max_body_bytes"]
+        limit = self.settings.max_body_bytes
         body = await read_body_within(request, limit)
         if body is None:
             return _error(413, f"request body exceeds {limit} bytes")
@@ -135,10 +136,10 @@ class Ingress:
             first = err.errors()[0]
             where = ".".join(map(str, first["loc"])) or None
             return _error(400, f"{where or 'body'}: {first['msg']}", param=where)
-        if req.model != self.settings["model_name"]:
+        if req.model != self.settings.model_name:
             return _error(404, f"The model {req.model!r} does not exist; this server serves "
-                          f"{self.settings['model_name']!r}", param="model", code="model_not_found")
-        most, chars = self.settings["max_prompt_tokens"], req.text_chars()
+                          f"{self.settings.model_name!r}", param="model", code="model_not_found")
+        most, chars = self.settings.max_prompt_tokens, req.text_chars()
         if chars > most * self.max_token_chars:
             return _error(400, f"prompt has more than {most} tokens ({chars} characters); the limit is {most}")
         prompt_ids = await asyncio.to_thread(self._prompt_ids, req, chat)  # never on the event loop
@@ -146,7 +147,7 @@ class Ingress:
         if problem:
             return _error(400, problem)
         rows = [self._row(req, chat, i) for i in range(req.n)]
-        timeout = float(self.settings["request_timeout_s"])
+        timeout = float(self.settings.request_timeout_s)
         if req.stream:
             return await self._stream(rows[0], req, chat, timeout)
         response = self.model.generate.remote(rows)
@@ -249,39 +250,35 @@ class Ingress:
             deltas.cancel()  # a client that went away: the replica stops generating (a no-op once finished)
 
 
-def build_app(settings: dict[str, Any]) -> Any:
+def build_app(settings: ServingSettings) -> Any:
     """The bound application: Ingress → model deployment (hf or vllm, CPU or GPU) with autoscaling and backpressure."""
-    from mathgpt.config import ServingConfig
-
-    limit = int(settings["max_ongoing_requests"])
-    engine = ServingConfig.model_validate({k: v for k, v in settings.items() if k in ServingConfig.model_fields}) \
-        .engine(int(settings["context_length"]))
+    limit = settings.max_ongoing_requests
+    engine = settings.engine(settings.context_length)
     if engine.type == "vllm":
         from mathgpt.engines.vllm import replica_resources, vllm_engine_kwargs
 
         backend: type = VLLMModel
-        model_args: list[Any] = [settings["model_path"], engine.max_model_len, vllm_engine_kwargs(engine)]
+        model_args: list[Any] = [settings.model_path, engine.max_model_len, vllm_engine_kwargs(engine)]
         model_kwargs: dict[str, Any] = {}
         resources = replica_resources(engine)
     else:
         backend = HFModel
-        model_args = [settings["model_path"], engine.max_model_len, int(settings.get("max_batch_size", 8)),
-                      float(settings.get("batch_wait_timeout_s", 0.01))]
-        model_kwargs = {"wedged_after_s": float(settings["wedged_after_s"])}
+        model_args = [settings.model_path, engine.max_model_len, settings.max_batch_size, settings.batch_wait_timeout_s]
+        model_kwargs = {"wedged_after_s": settings.wedged_after_s}
         resources = {"num_cpus": 1, **({"num_gpus": engine.hf_gpus} if engine.hf_gpus else {})}
-    queued = int(settings["max_queued_requests"])
+    queued = settings.max_queued_requests
     model = serve.deployment(backend, name="Model").options(
-        autoscaling_config={"min_replicas": settings["min_replicas"], "max_replicas": settings["max_replicas"],
-                            "target_ongoing_requests": settings["target_ongoing_requests"]},
+        autoscaling_config={"min_replicas": settings.min_replicas, "max_replicas": settings.max_replicas,
+                            "target_ongoing_requests": settings.target_ongoing_requests},
         max_ongoing_requests=limit, max_queued_requests=queued, graceful_shutdown_timeout_s=60,
         health_check_period_s=5, ray_actor_options=resources,
     ).bind(*model_args, **model_kwargs)
     # The ingress only awaits the model: it admits everything the model may run or queue, so the model's queue
     # is the one that refuses (429 from the ingress); Serve's own refusal, past that, is a 429 too, never a 503.
-    admitted = int(settings["max_replicas"]) * limit + queued + 8
+    admitted = settings.max_replicas * limit + queued + 8
     ingress = serve.deployment(Ingress, name="Ingress").options(
         max_ongoing_requests=admitted, max_queued_requests=admitted, graceful_shutdown_timeout_s=60,
-        backpressure_config=BackpressureConfig(status_code=429, retry_after_s=float(settings["retry_after_s"])),
+        backpressure_config=BackpressureConfig(status_code=429, retry_after_s=settings.retry_after_s),
         ray_actor_options={"num_cpus": 0.5},
     )
-    return ingress.bind(model, settings)
+    return ingress.bind(model, settings.model_dump())

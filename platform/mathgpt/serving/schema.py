@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from mathgpt.serving.settings import ServingSettings
 
 MAX_STOP = 4  # OpenAI's limits on stop strings
 MAX_STOP_CHARS = 64
@@ -99,20 +102,20 @@ class ChatRequest(_Common):
         return sum(len(m.content) for m in self.messages)
 
 
-def check_limits(req: _Common, prompt_tokens: int, limits: dict[str, Any]) -> str | None:
+def check_limits(req: _Common, prompt_tokens: int, limits: "ServingSettings") -> str | None:
     """The first limit the request breaks, as a message for a 400; None when it is acceptable. (An unknown model
     is a 404, checked before this.)"""
-    if req.max_tokens > limits["max_tokens_cap"]:
-        return f"max_tokens {req.max_tokens} exceeds the cap of {limits['max_tokens_cap']}"
-    if req.n > limits["max_n"]:
-        return f"n {req.n} exceeds the cap of {limits['max_n']}"
+    if req.max_tokens > limits.max_tokens_cap:
+        return f"max_tokens {req.max_tokens} exceeds the cap of {limits.max_tokens_cap}"
+    if req.n > limits.max_n:
+        return f"n {req.n} exceeds the cap of {limits.max_n}"
     if req.stream and req.n != 1:
         return "streaming supports n=1 only"
     if not 0.0 <= req.temperature <= 2.0:
         return f"temperature {req.temperature} is outside [0, 2]"
-    if prompt_tokens > limits["max_prompt_tokens"]:
-        return f"prompt has {prompt_tokens} tokens; the limit is {limits['max_prompt_tokens']}"
-    if prompt_tokens + req.max_tokens > limits["context_length"]:
+    if prompt_tokens > limits.max_prompt_tokens:
+        return f"prompt has {prompt_tokens} tokens; the limit is {limits.max_prompt_tokens}"
+    if prompt_tokens + req.max_tokens > limits.context_length:
         return (f"prompt tokens ({prompt_tokens}) + max_tokens ({req.max_tokens}) exceed the context length "
-                f"of {limits['context_length']}")
+                f"of {limits.context_length}")
     return None

@@ -105,7 +105,7 @@ class RoundCoordinator:
     def _stream(self, calls: list[Call]) -> None:
         owner = {r["request_id"]: call for call in calls for r in call.requests}
         requests = [r for call in calls for r in call.requests]
-        log.info("one pipeline for %d requests of %d shard(s)", len(requests), len(calls))
+        log.debug("one pipeline for %d requests of %d shard(s)", len(requests), len(calls))
         self.pipelines += 1
 
         def on_row(row: dict[str, Any]) -> None:

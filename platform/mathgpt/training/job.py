@@ -12,8 +12,9 @@ from mathgpt.errors import StageError
 from mathgpt.io import exists, is_uri, join, list_files, ray_paths, read_columns, read_json, read_records
 from mathgpt.manifest import stage_record
 from mathgpt.raydata import read_parquet
+from mathgpt.training.handoff import LoopConfig
 from mathgpt.training.loop import train_loop_per_worker
-from mathgpt.training.progress import ProgressCallback
+from mathgpt.training.progress import MetricsProgress
 
 log = logging.getLogger(__name__)
 
@@ -37,27 +38,27 @@ def run_training(cfg: TrainConfig, stage: str, data_dir: str, out_dir: str, mode
         seq_len = max(len(x) for x in first.to_pylist())
         ds = read_parquet(files).randomize_block_order(seed=cfg.seed)
         export_dir = join(out_dir, "model")
-        loop_config = {"train": cfg.model_dump(mode="json"), "model_path": model_path, "tokenizer_path": model_path,
-                       "use_gpu": cfg.use_gpu, "seq_len": seq_len, "export_dir": export_dir,
-                       "metrics_path": join(out_dir, "metrics.jsonl"), "tensorboard_dir": join(out_dir, "tensorboard"),
-                       "checkpoint_root": join(out_dir, "ray", stage),
-                       "fail_marker": join(out_dir, ".failed-once"), "workers_path": join(out_dir, "workers.json"),
-                       "fail_at_step": fail_at_step, "submitted_at": time.time(),  # workers say how long they took
-                       "attn_implementation": attention_implementation(cfg.use_gpu)}
+        loop_config = LoopConfig(
+            train=cfg, model_path=model_path, tokenizer_path=model_path, use_gpu=cfg.use_gpu, seq_len=seq_len,
+            export_dir=export_dir, metrics_path=join(out_dir, "metrics.jsonl"),
+            tensorboard_dir=join(out_dir, "tensorboard"), checkpoint_root=join(out_dir, "ray", stage),
+            fail_marker=join(out_dir, ".failed-once"), workers_path=join(out_dir, "workers.json"),
+            fail_at_step=fail_at_step or 0, submitted_at=time.time(),  # workers say how long they took
+            attn_implementation=attention_implementation(cfg.use_gpu))
         (storage_path,), storage_fs = ray_paths([join(out_dir, "ray")])
         trainer = TorchTrainer(
-            train_loop_per_worker, train_loop_config=loop_config,
+            train_loop_per_worker, train_loop_config=loop_config.model_dump(mode="json"),
             scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                          placement_strategy=cfg.placement_strategy),
             torch_config=TorchConfig(backend="nccl" if cfg.use_gpu else "gloo"),
             run_config=RunConfig(name=stage, storage_path=storage_path, storage_filesystem=storage_fs,
                                  failure_config=FailureConfig(max_failures=cfg.max_failures),
-                                 checkpoint_config=CheckpointConfig(num_to_keep=cfg.keep_last),
-                                 callbacks=[ProgressCallback(cfg.max_steps, stage)]),
+                                 checkpoint_config=CheckpointConfig(num_to_keep=cfg.keep_last)),
             datasets={"train": ds}, dataset_config=_ordered_ingest(),
         )
         try:
-            result = trainer.fit()
+            with MetricsProgress(join(out_dir, "metrics.jsonl"), cfg.max_steps, stage):
+                result = trainer.fit()
         except Exception as err:  # Ray Train raises once max_failures are used up
             raise StageError(f"{stage} failed after {cfg.max_failures} restart(s): {err}") from err
         if result.error:

@@ -20,6 +20,7 @@ from mathgpt.config import TrainConfig
 from mathgpt.dirs import fetch_dir, publish_dir, tree
 from mathgpt.io import exists, is_uri, write_json, write_text
 from mathgpt.models import resolve_model
+from mathgpt.training.handoff import LoopConfig
 from mathgpt.training.batches import collate
 from mathgpt.training.checkpoint import (
     STATE,
@@ -196,9 +197,10 @@ def _phase_report(phases: dict[str, float]) -> str:
     return f"{phases[names[-1]] - phases[names[0]]:.1f} s ({parts})"
 
 
-def train_loop_per_worker(config: dict[str, Any]) -> None:
+def train_loop_per_worker(payload: dict[str, Any]) -> None:
     """One Ray Train worker: build the DeepSpeed engine, resume, train to max_steps, checkpoint, export."""
-    on_gpu = bool(config["use_gpu"])
+    config = LoopConfig.model_validate(payload)  # checked again where received
+    on_gpu = config.use_gpu
     if not on_gpu:
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
     phases, started_at = {"start": time.perf_counter()}, time.time()
@@ -209,16 +211,16 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     phases["imports"] = time.perf_counter()
 
-    cfg = TrainConfig.model_validate(config["train"])
+    cfg = config.train
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    seq_len = int(config["seq_len"])
+    seq_len = config.seq_len
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed + rank)
     np.random.seed(cfg.seed + rank)
     bf16 = use_bf16(cfg, on_gpu)
-    attn = config.get("attn_implementation") or "sdpa"
-    model_path = resolve_model(config["model_path"])  # this node's copy: built, fetched from a URI, or local
+    attn = config.attn_implementation
+    model_path = resolve_model(config.model_path)  # this node's copy: built, fetched from a URI, or local
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.bfloat16 if bf16 else torch.float32,
                                                  attn_implementation=attn)
     phases["model"] = time.perf_counter()
@@ -239,15 +241,15 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     if cfg.compile:
         engine.compile()
         print(f"[train] rank {rank}: model compiled with torch.compile ({engine.is_compiled})", flush=True)
-    _record_placement(rank, world, config.get("workers_path"))
-    step, tokens_seen = _restore(engine, rank, config.get("checkpoint_root"))
+    _record_placement(rank, world, config.workers_path)
+    step, tokens_seen = _restore(engine, rank, config.checkpoint_root)
     micro, accum, _ = batch_geometry(cfg, world, seq_len)
     batches = _micro_batches(ray.train.get_dataset_shard("train"), micro, _pad_id(model_path))
     for _ in range(step * accum):  # the same data order as an uninterrupted run
         next(batches)
     phases["restore"] = time.perf_counter()
-    sink = MetricsSink(config.get("metrics_path"), config.get("tensorboard_dir"), resumed_at=step) if rank == 0 else None
-    fail_at = int(config.get("fail_at_step") or 0)
+    sink = MetricsSink(config.metrics_path, config.tensorboard_dir, resumed_at=step) if rank == 0 else None
+    fail_at = config.fail_at_step
     last_report = -math.inf
     while step < cfg.max_steps:
         start = time.perf_counter()
@@ -264,7 +266,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         if "first_step" not in phases:
             phases["first_step"] = time.perf_counter()
             if rank == 0:
-                waited = started_at - float(config.get("submitted_at") or started_at)
+                waited = started_at - (config.submitted_at or started_at)
                 print(f"[train] rank 0 began {waited:.1f} s after fit() and took its first step in "
                       f"{_phase_report(phases)}", flush=True)
         elapsed = time.perf_counter() - start
@@ -286,9 +288,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         elif _report_due(last_report, cfg.report_every_s, world, engine.device):
             ray.train.report(metrics)
             last_report = time.monotonic()
-        if fail_at and step == fail_at and rank == world - 1 and not exists(config["fail_marker"]):
-            write_text("failed once", config["fail_marker"])  # fault-injection for tests: die once, mid-run
+        if fail_at and step == fail_at and rank == world - 1 and config.fail_marker and not exists(config.fail_marker):
+            write_text("failed once", config.fail_marker)  # fault-injection for tests: die once, mid-run
             os._exit(1)
     if sink is not None:
         sink.close()
-    _export(engine, cfg, rank, config["export_dir"], config["tokenizer_path"])
+    _export(engine, cfg, rank, config.export_dir, config.tokenizer_path)

@@ -1,27 +1,69 @@
-"""A progress bar for training, driven by Ray Train reports (runs on the Train controller)."""
+"""Training progress on the driver's terminal, read from the run's metrics.jsonl as rank 0 writes it.
+
+The driver follows the file (a local path or a URI; on object storage it is uploaded every few seconds and at
+each checkpoint) instead of printing from the Ray Train controller, so the bar shows whether or not Ray
+forwards its workers' output to the terminal (`ray.log_to_driver`).
+"""
 
 from __future__ import annotations
 
+import json
+import threading
 from typing import Any
 
-from ray.train import UserCallback
+from mathgpt.io import exists, is_uri, read_text
 
 
-class ProgressCallback(UserCallback):
-    """Shows steps done, loss and tokens/s as workers report."""
+class MetricsProgress:
+    """A tqdm bar of steps done with the last loss and tokens/s, updated from metrics.jsonl in a thread."""
 
-    def __init__(self, total_steps: int, name: str):
-        self.total, self.name = total_steps, name
-        self.bar: Any = None
+    def __init__(self, metrics_path: str, total_steps: int, name: str, poll_s: float | None = None):
+        self.path, self.total, self.name = metrics_path, total_steps, name
+        self.poll_s = poll_s if poll_s is not None else (5.0 if is_uri(metrics_path) else 1.0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"progress-{name}", daemon=True)
+        self.last: dict[str, Any] = {}
 
-    def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any) -> None:
+    def __enter__(self) -> "MetricsProgress":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def latest(self) -> dict[str, Any]:
+        """The metrics line with the highest step written so far ({} before the first)."""
+        if not exists(self.path):
+            return {}
+        best: dict[str, Any] = {}
+        for line in read_text(self.path).splitlines():
+            try:
+                m = json.loads(line)
+            except ValueError:  # a line still being written
+                continue
+            if isinstance(m, dict) and int(m.get("step", 0)) >= int(best.get("step", 0)):
+                best = m
+        return best
+
+    def _run(self) -> None:
         from tqdm import tqdm
 
-        if not metrics:
-            return
-        m = metrics[0]
-        if self.bar is None:
-            self.bar = tqdm(total=self.total, desc=self.name, unit="step", initial=int(m.get("step", 1)) - 1)
-        self.bar.n = int(m.get("step", self.bar.n))
-        self.bar.set_postfix(loss=f"{m.get('loss', 0):.3f}", tok_s=f"{m.get('tokens_per_s', 0):.0f}")
-        self.bar.refresh()
+        bar = None
+        while True:
+            stopping = self._stop.wait(self.poll_s)
+            try:
+                m = self.latest()
+            except OSError:  # a transient read error on object storage: try at the next poll
+                m = {}
+            if m and m != self.last:
+                self.last = m
+                if bar is None:
+                    bar = tqdm(total=self.total, desc=self.name, unit="step", mininterval=5, dynamic_ncols=True)
+                bar.n = min(int(m.get("step", 0)), self.total)
+                bar.set_postfix(loss=f"{m.get('loss', 0):.3f}", tok_s=f"{m.get('tokens_per_s', 0):.0f}", refresh=False)
+                bar.refresh()
+            if stopping:
+                break
+        if bar is not None:
+            bar.close()
