@@ -53,8 +53,9 @@ def _terminal(verbose: bool) -> None:
         if not getattr(handler, "baseFilename", None):  # the console handler; the file keeps every level
             handler.setLevel(logging.WARNING)
             handler.addFilter(_not_progress_bar_notice)
-    for name in ("httpx", "matplotlib", "ray.serve"):
+    for name in ("httpx", "matplotlib"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("ray.serve").addFilter(_warnings_and_above)  # Serve resets its logger's level on start
     # Ray Train's own default ingest options set a field Ray Data has deprecated: nothing a user can change.
     warnings.filterwarnings("ignore", message=r".*exclude_resources.* is deprecated")
     session = _session_dir()
@@ -66,6 +67,10 @@ def _terminal(verbose: bool) -> None:
 def _not_progress_bar_notice(record: "logging.LogRecord") -> bool:
     """Ray Data announces that its progress bars are off, which is what quiet mode asked for."""
     return not record.getMessage().startswith("Progress bars disabled")
+
+
+def _warnings_and_above(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
 
 
 def _session_dir() -> str | None:

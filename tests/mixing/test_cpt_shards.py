@@ -12,7 +12,7 @@ from mathgpt.io import read_parquet_rows, write_parquet
 from mathgpt.mixing.budget import mixture_picks
 from mathgpt.mixing.job import run_mixing
 from mathgpt.mixing.pack import pack_documents, unpack
-from mathgpt.mixing.tokenize import load_tokenizer
+from mathgpt.models.metadata import load_tokenizer
 from mathgpt.mixing.sft import sft_rows
 from mathgpt.schemas import CHAT, DOCUMENT
 

@@ -7,7 +7,7 @@ from mathgpt.config import MixtureComponent
 from mathgpt.mixing.budget import plan, targets
 from mathgpt.mixing.pack import best_fit_rows, pack_documents, unpack
 from mathgpt.mixing.sft import render_chat, sft_rows
-from mathgpt.mixing.tokenize import load_tokenizer
+from mathgpt.models.metadata import load_tokenizer
 
 
 def test_packing_round_trip_loses_and_duplicates_nothing():

@@ -31,7 +31,7 @@ def _decoded(files: list[str], tokenizer: Any) -> list[str]:
 
 def find_heldout(mix_dir: str, tokenizer_ref: str, questions: dict[str, str]) -> dict[str, Any]:
     """Which held-out problems occur, verbatim, in the CPT stream or in an SFT row of `mix_dir`."""
-    from mathgpt.mixing.tokenize import load_tokenizer
+    from mathgpt.models.metadata import load_tokenizer
 
     tok = load_tokenizer(tokenizer_ref)
     found: dict[str, list[str]] = {}

@@ -12,7 +12,7 @@ from mathgpt.manifest import stage_record
 from mathgpt.errors import StageError
 from mathgpt.mixing.cpt import build_cpt_shards, pack_planned_groups, shuffle_partitions, tokenize_to_parquet
 from mathgpt.mixing.sft import KEPT, STATUS_COUNTS, RenderChatsUDF, pack_sft_group, sft_order
-from mathgpt.mixing.tokenize import load_tokenizer
+from mathgpt.models.metadata import load_tokenizer
 from mathgpt.raydata import map_file_to_parquet, read_parquet
 from mathgpt.schemas import PACKED_SEQUENCE
 

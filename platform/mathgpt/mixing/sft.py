@@ -93,7 +93,7 @@ class RenderChatsUDF:
     """`map_batches` callable (pyarrow batches): one row per chat with its status, input_ids and loss_mask."""
 
     def __init__(self, tokenizer: str, max_length: int, overflow: str, sources: list[str] | None = None):
-        from mathgpt.mixing.tokenize import load_tokenizer
+        from mathgpt.models.metadata import load_tokenizer
 
         self.tok, self.max_length, self.overflow = load_tokenizer(tokenizer), max_length, overflow
         self.sources = set(sources) if sources is not None else None

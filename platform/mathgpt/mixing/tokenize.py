@@ -1,31 +1,11 @@
-"""Batched fast tokenization in Ray Data actors, and tokenizer loading with a default chat template."""
+"""Batched fast tokenization in Ray Data actors (the tokenizer as mathgpt.models.metadata loads it)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from mathgpt.models import resolve_model
+from mathgpt.models.metadata import load_tokenizer
 from mathgpt.raydata import ragged_column
-
-DEFAULT_CHAT_TEMPLATE = (
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
-    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
-
-
-def load_tokenizer(ref: str) -> Any:
-    """A fast tokenizer by model reference; a tokenizer without a chat template gets the default one."""
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(resolve_model(ref))
-    if not getattr(tok, "chat_template", None):
-        tok.chat_template = DEFAULT_CHAT_TEMPLATE
-    if tok.pad_token_id is None:
-        tok.pad_token = tok.eos_token
-    return tok
-
 
 class TokenizeUDF:
     """`map_batches` callable: documents → `input_ids` (with EOS appended) and `n_tokens`."""

@@ -7,8 +7,8 @@ from typing import Any
 from pydantic import Field
 
 from mathgpt.config import ServingConfig
-from mathgpt.io import is_uri, join, read_json
 from mathgpt.models import resolve_model
+from mathgpt.models.metadata import context_length
 
 
 class ServingSettings(ServingConfig):
@@ -22,9 +22,7 @@ class ServingSettings(ServingConfig):
 
 def serving_settings(cfg: ServingConfig, model_path: str) -> ServingSettings:
     """Settings with the model's context length read from its config."""
-    local = model_path if is_uri(model_path) else resolve_model(model_path)  # a URI is fetched by the replicas
-    config = read_json(join(local, "config.json"))
-    context = int(config.get("max_position_embeddings", 2048))
+    context = context_length(model_path)  # a URI's config.json is read in place; the replicas fetch the weights
     return ServingSettings.model_validate({**cfg.model_dump(), "model_path": model_path, "context_length": context})
 
 

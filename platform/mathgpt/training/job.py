@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from mathgpt.config import TrainConfig
-from mathgpt.errors import StageError
+from mathgpt.errors import MathGPTError, StageError
 from mathgpt.io import exists, is_uri, join, list_files, ray_paths, read_columns, read_json, read_records
 from mathgpt.manifest import stage_record
+from mathgpt.models.metadata import context_length
 from mathgpt.raydata import read_parquet
 from mathgpt.training.handoff import LoopConfig
 from mathgpt.training.loop import train_loop_per_worker
@@ -31,11 +32,16 @@ def run_training(cfg: TrainConfig, stage: str, data_dir: str, out_dir: str, mode
     files = list_files(data_dir, (".parquet",))
     if not files:
         raise StageError(f"{data_dir}: no training shards")
+    first = read_columns(files[:1], ["input_ids"]).column("input_ids")
+    seq_len = max(len(x) for x in first.to_pylist())
+    context = _readable_context(model_path)
+    if context is not None and seq_len > context:
+        raise StageError(f"{stage}: the shards in {data_dir} have rows of {seq_len} tokens (mixing.seq_len, or "
+                         f"mixing.sft.max_length for SFT) but {model_path} has a context of {context} tokens "
+                         "(max_position_embeddings): lower the row length or start from a model with a longer context")
     _warn_if_no_cpu_left_for_data(cfg.num_workers)
     out_dir = out_dir if is_uri(out_dir) else str(Path(out_dir).resolve())
     with stage_record(out_dir, stage, cfg.model_dump(mode="json")) as record:
-        first = read_columns(files[:1], ["input_ids"]).column("input_ids")
-        seq_len = max(len(x) for x in first.to_pylist())
         ds = read_parquet(files).randomize_block_order(seed=cfg.seed)
         export_dir = join(out_dir, "model")
         loop_config = LoopConfig(
@@ -82,6 +88,16 @@ def _ordered_ingest() -> Any:
     options = DataConfig.default_ingest_options()
     options.preserve_order = True
     return DataConfig(execution_options=options)
+
+
+def _readable_context(model_path: str) -> int | None:
+    """The model's context length when the driver can read its config.json; None where only the training nodes
+    see the model (a /models path mounted on GPU nodes alone): the workers load it there."""
+    try:
+        return context_length(model_path)
+    except (OSError, ValueError, MathGPTError) as err:
+        log.debug("%s: context length not checked on the driver: %s", model_path, err)
+        return None
 
 
 def _checkpoint_uri(checkpoint: Any, out_dir: str) -> str | None:

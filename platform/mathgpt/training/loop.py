@@ -20,6 +20,7 @@ from mathgpt.config import TrainConfig
 from mathgpt.dirs import fetch_dir, publish_dir, tree
 from mathgpt.io import exists, is_uri, write_json, write_text
 from mathgpt.models import resolve_model
+from mathgpt.models.metadata import load_tokenizer
 from mathgpt.training.handoff import LoopConfig
 from mathgpt.training.batches import collate
 from mathgpt.training.checkpoint import (
@@ -134,8 +135,6 @@ def _export(engine: Any, cfg: TrainConfig, rank: int, export_dir: str, tokenizer
 
     Rank 0 writes it on its own disk, then publishes it to export_dir (local or object storage), marker last.
     """
-    from transformers import AutoTokenizer
-
     if cfg.zero_stage == 3:
         state = engine._zero3_consolidated_16bit_state_dict()  # collective: every rank calls it
     else:
@@ -148,7 +147,7 @@ def _export(engine: Any, cfg: TrainConfig, rank: int, export_dir: str, tokenizer
         tmp = tempfile.mkdtemp(prefix=".mathgpt-export-", dir=parent)
         try:
             engine.module.save_pretrained(tmp, state_dict=state, safe_serialization=True)
-            AutoTokenizer.from_pretrained(resolve_model(tokenizer_path)).save_pretrained(tmp)
+            load_tokenizer(tokenizer_path).save_pretrained(tmp)  # with the chat template SFT data was rendered in
             publish_dir(tmp, export_dir, move=True)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
