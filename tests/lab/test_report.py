@@ -64,3 +64,25 @@ def test_all_wrong_runs_keep_an_honest_interval():
     stats = findings({"test": zero, "base": zero})
     lo, hi = stats["runs"]["test"]["levels"][1]["ci"]
     assert lo == 0.0 and 0.1 < hi < 0.2  # Wilson's upper bound for 0 of 20, not the bootstrap's 0
+
+
+def test_a_report_of_a_grid_in_progress_pairs_only_the_seeds_every_run_finished(tmp_path):
+    """`mathgpt lab report` while a grid runs (or after it stopped) crashed on runs with different seeds; it also
+    names the constant-answer baseline, which a run that collapses to one answer matches exactly."""
+    from mathgpt.io import write_parquet
+    from mathgpt.lab.grid import write_report
+
+    def preds(seed, cell, answers):
+        rows = [{"problem_id": f"p{i}", "level": 1 + i % 2, "reference": ref, "answer": ans, "correct": ans == ref}
+                for i, (ref, ans) in enumerate(zip(["6", "6", "3", "4"], answers))]
+        write_parquet(rows, str(tmp_path / f"seed-{seed}" / cell / "eval" / "train_cpt" / "predictions" / "lab.parquet"))
+
+    for seed in (0, 1):
+        preds(seed, "test", ["6", "6", "6", "6"])
+        preds(seed, "base", ["1", "2", "3", "5"])
+    preds(2, "base", ["6", "6", "3", "4"])  # seed 2: only base has finished
+    result = write_report(str(tmp_path))
+    assert result["seeds_left_out"] == [2] and result["runs"]["base"]["seeds"] == [0, 1]
+    assert result["constant_answer"]["answer"] == "6" and result["constant_answer"]["accuracy"] == 0.5
+    assert result["constant_answer"]["distinct_answers"]["test"] == 1
+    assert "Seeds [2] are left out" in (tmp_path / "report.md").read_text()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +135,15 @@ def write_report(out: str) -> dict[str, Any]:
     per_run = collect(out)
     if not per_run:
         raise StageError(f"{out}: no finished lab cell (no seed-*/<cell>/eval/*/predictions/lab.parquet)")
+    # Comparisons pair runs seed by seed: a seed counts once every run present has finished it (a grid still
+    # running, or stopped, has seeds that only some cells reached).
+    common = set.intersection(*(set(seeds) for seeds in per_run.values()))
+    partial = sorted(set().union(*(set(seeds) for seeds in per_run.values())) - common)
+    if not common:
+        raise StageError(f"{out}: no seed has every run finished yet ({ {n: sorted(s) for n, s in per_run.items()} })")
+    per_run = {name: {seed: rows for seed, rows in seeds.items() if seed in common} for name, seeds in per_run.items()}
     result = findings({name: scores(seeds) for name, seeds in per_run.items()})
+    result["seeds_left_out"] = partial
     grid = join(out, "grid.json")
     wall = json.loads(Path(grid).read_text())["wall_s"] if exists(grid) else None
     checks = [json.loads(p.read_text()) for p in sorted(Path(out).glob("seed-*/*/heldout_check.json"))]
@@ -146,7 +155,16 @@ def write_report(out: str) -> dict[str, Any]:
     world = WorldConfig()
     chance = (f"Chance: every answer is a count in 0..{world.max_value}, so a model that names one at random scores "
               f"{100 / (world.max_value + 1):.1f} %; an interval that reaches that level does not show learning.")
-    write_text(markdown(result, wall, (note, chance)), join(out, "report.md"))
+    refs = Counter(str(r["reference"]) for r in next(iter(next(iter(per_run.values())).values())))
+    top, count = refs.most_common(1)[0]
+    share = 100 * count / sum(refs.values())
+    distinct = {name: len({str(r["answer"]) for rows in seeds.values() for r in rows}) for name, seeds in per_run.items()}
+    constant = (f"Constant answer: the most common held-out answer is {top} ({share:.1f} % of the problems), so a model "
+                f"that always answers {top} scores {share:.1f} %. Distinct answers each run gave: "
+                + ", ".join(f"{name} {n}" for name, n in distinct.items()) + ".")
+    result["constant_answer"] = {"answer": top, "accuracy": share / 100, "distinct_answers": distinct}
+    left = (f"Seeds {partial} are left out: some runs have not finished them.",) if partial else ()
+    write_text(markdown(result, wall, (note, chance, constant, *left)), join(out, "report.md"))
     write_text(json.dumps(result, indent=2, default=str), join(out, "report.json"))
     plot(result, join(out, "accuracy_by_level.png"))
     return result
