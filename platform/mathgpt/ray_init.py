@@ -64,7 +64,7 @@ def _terminal(verbose: bool) -> None:
                                           "(ray.log_to_driver: true shows them here)", session)
 
 
-def _not_progress_bar_notice(record: "logging.LogRecord") -> bool:
+def _not_progress_bar_notice(record: logging.LogRecord) -> bool:
     """Ray Data announces that its progress bars are off, which is what quiet mode asked for."""
     return not record.getMessage().startswith("Progress bars disabled")
 
