@@ -446,6 +446,9 @@ class ServingConfig(StrictModel):
     wedged_after_s: float = Field(
         600.0, gt=0, description="hf: a replica whose engine has been busy on one call this long fails its "
         "health check and is replaced.")
+    ingress_replicas: int = Field(
+        1, ge=1, description="Replicas of the HTTP ingress (auth, validation, OpenAI schema). 2 or more on a "
+        "cluster: with one, the endpoint is down while Serve replaces it.")
     min_replicas: int = Field(1, ge=0, description="Autoscaling minimum replicas.")
     max_replicas: int = Field(1, ge=1, description="Autoscaling maximum replicas.")
     target_ongoing_requests: float = Field(4.0, gt=0, description="Autoscaling target per replica.")

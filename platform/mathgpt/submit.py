@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import shlex
 import time
 from pathlib import Path
@@ -11,6 +13,8 @@ import yaml
 
 from mathgpt.config import recipe_data
 from mathgpt.paths import REPO_ROOT
+
+log = logging.getLogger(__name__)
 
 RECIPE_ENV = "MATHGPT_RECIPE_YAML"
 
@@ -52,21 +56,56 @@ def job_command(stage: str, recipe: str, extra_args: list[str] | None = None) ->
     return shlex.join(["python", f"jobs/{stage}.py", "--recipe", recipe, *(extra_args or [])]), env
 
 
-def follow(address: str, job_id: str, poll_s: float = 1.0, echo: bool = True) -> str:
-    """Print new log lines until the job ends; returns its final status."""
+def follow(address: str, job_id: str, echo: bool = True, retries: int = 5, client: Any = None) -> str:
+    """Print the job's log as it grows until the job ends; returns its final status.
+
+    The log comes through Ray's websocket tail, so only new output crosses the network (polling the whole log
+    every second grew with its square). A dropped connection or a failed status call is retried with backoff,
+    up to `retries` failures in a row: the job goes on without its follower, so losing the stream once must
+    not end the command. The tail restarts from the log's beginning on reconnect; what was printed is skipped.
+    """
     from ray.job_submission import JobStatus, JobSubmissionClient
 
-    client = JobSubmissionClient(address)
-    seen = 0
+    client = client or JobSubmissionClient(address)
+    terminal = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED)
+    tail = _Tail(client, job_id, echo)
+    failures = 0
     while True:
-        status = client.get_job_status(job_id)
-        logs = client.get_job_logs(job_id)
-        if echo and len(logs) > seen:
-            print(logs[seen:], end="", flush=True)
-        seen = len(logs)
-        if status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED):
+        before = tail.printed
+        try:
+            asyncio.run(tail.run())
+            status = client.get_job_status(job_id)
+        except Exception as exc:  # noqa: BLE001 - network and server errors alike: the job itself is unaffected
+            failures = 1 if tail.printed > before else failures + 1
+            if failures > retries:
+                raise RuntimeError(f"lost the connection to the job server {failures} times in a row ({exc}); "
+                                   f"the job goes on: `mathgpt status {job_id} --address {address}`") from exc
+            wait = min(30.0, 2.0 ** failures)
+            log.warning("job %s: log stream interrupted (%s); reconnecting in %.0f s", job_id, exc, wait)
+            time.sleep(wait)
+            continue
+        failures = 0
+        if status in terminal:
             return str(status.value)
-        time.sleep(poll_s)
+        time.sleep(1.0)  # the tail ended but the job has not (a server that closed the stream early)
+
+
+class _Tail:
+    """One pass over the job's log tail, printing only characters past those printed on earlier passes."""
+
+    def __init__(self, client: Any, job_id: str, echo: bool) -> None:
+        self.client, self.job_id, self.echo = client, job_id, echo
+        self.printed = 0
+
+    async def run(self) -> None:
+        offset = 0
+        async for chunk in self.client.tail_job_logs(self.job_id):
+            new = chunk[max(0, self.printed - offset):]
+            offset += len(chunk)
+            if new:
+                if self.echo:
+                    print(new, end="", flush=True)
+                self.printed += len(new)
 
 
 def job_status(address: str, job_id: str, tail: int = 20) -> dict[str, Any]:

@@ -22,7 +22,7 @@ def server(ray_local, tiny_model, tmp_path_factory):
     key_file.write_text(KEY)
     cfg = ServingConfig(port=PORT, api_key_file=str(key_file), api_key_env="MATHGPT_TEST_UNSET_KEY",
                         max_tokens_cap=4000, max_prompt_tokens=300, max_n=2, max_body_bytes=20_000,
-                        max_ongoing_requests=4, max_queued_requests=64)
+                        max_ongoing_requests=4, max_queued_requests=64, ingress_replicas=2)
     base = start(cfg, tiny_model)
     yield base
     stop()
@@ -276,7 +276,10 @@ def test_evaluation_through_the_served_endpoint_with_the_http_engine(server, tmp
 
 
 @pytest.mark.slow
-def test_killing_a_replica_under_load_is_survived(server):
+@pytest.mark.parametrize("deployment", ["Model", "Ingress"])
+def test_killing_a_replica_under_load_is_survived(server, deployment):
+    """A model replica, or one of the two ingress replicas (audit L5: a single ingress was a single point of
+    failure), killed under load: clients with one retry are answered, and Serve replaces the replica."""
     import ray
 
     def one(i):
@@ -292,10 +295,10 @@ def test_killing_a_replica_under_load_is_survived(server):
 
     def replica_ids():
         return {a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
-                if a["name"].startswith("SERVE_REPLICA::mathgpt#Model#")}
+                if a["name"].startswith(f"SERVE_REPLICA::mathgpt#{deployment}#")}
 
     before = replica_ids()
-    assert before
+    assert len(before) == (2 if deployment == "Ingress" else 1)
     with cf.ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(one, i) for i in range(150)]
         time.sleep(1.0)
