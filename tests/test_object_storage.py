@@ -128,6 +128,22 @@ def test_metrics_on_a_bucket_survive_a_restart(bucket):
     assert fs.get_file_info(inner).size > 0
 
 
+def test_the_progress_bar_follows_metrics_in_a_bucket_by_ranged_reads(bucket):
+    from mathgpt.training.metrics import MetricsSink
+    from mathgpt.training.progress import MetricsProgress
+
+    path = join(bucket, "run/train_cpt/metrics.jsonl")
+    progress = MetricsProgress(path, total_steps=3, name="train_cpt")
+    assert progress.latest() == {}
+    sink = MetricsSink(path, None, upload_every_s=3600)
+    sink.write({"step": 1, "loss": 2.0})
+    sink.flush()
+    assert progress.latest()["step"] == 1
+    sink.write({"step": 2, "loss": 1.5})
+    sink.close()  # the object is replaced by a longer one: only its new tail is read
+    assert progress.latest() == {"step": 2, "loss": 1.5}
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_the_demo_recipe_trains_with_its_run_dir_in_a_gcs_bucket(gcs, tmp_path):
