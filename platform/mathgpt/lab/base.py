@@ -26,9 +26,13 @@ RECIPE = REPO_ROOT / "recipes" / "lab" / "pretrain.yaml"
 
 
 def recipe_fingerprint(recipe: Any) -> str:
-    """The pretraining recipe's settings (less its run directory and name, and the speed-only knobs)."""
+    """The settings the pretraining's stages (curate, mix, train_cpt) read, less the speed-only knobs. Sections no
+    stage of it reads (synthesis, evaluation, serving, SFT) stay out: a new serving option must not make the
+    committed model look stale."""
     dump = recipe.model_dump(mode="json")
-    return fingerprint(settings({k: v for k, v in dump.items() if k not in ("run_dir", "name", "ray")}))
+    used = {"seed": dump["seed"], "stages": dump["stages"], "curation": dump["curation"], "mixing": dump["mixing"],
+            "training.cpt": dump["training"]["cpt"]}
+    return fingerprint(settings(used))
 
 
 def build(work_dir: str, out_dir: Path = ARTIFACT, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
