@@ -16,7 +16,7 @@ from mathgpt.paths import build_once, cache_dir
 
 PREFIX = "lab://"
 FILES = ("train.jsonl", "heldout.jsonl", "math_corpus.jsonl", "world.json")
-WORLD_VERSION = 3  # bump when the generator's output changes: the cache key includes it
+WORLD_VERSION = 4  # bump when the generator's output changes: the cache key includes it
 
 
 def world_dir(cfg: WorldConfig | None = None) -> Path:

@@ -63,15 +63,20 @@ class Worked:
         """The problem's sentence this step works out (`Ben has 2 more apples than Ava.`)."""
         return Step(self.name, self.op, self.k, self.source_value, self.value).relation(self.source, item)
 
+    def working(self, item: str) -> str:
+        """The step's arithmetic and result (`Ben has 3 + 2 = 5 apples.`)."""
+        return Step(self.name, self.op, self.k, self.source_value, self.value).working(item)
+
     def text(self, item: str, style: int = 0) -> str:
-        """The step's line: the working alone (style 0), after the relation it uses (1), or after the count it
-        starts from (2). The three say the same; response diversification gets distinct correct paths."""
-        working = Step(self.name, self.op, self.k, self.source_value, self.value).working(item)
+        """The step's line: as the world's reference solutions write it (style 0), after the relation it uses (1),
+        or after the count it starts from (2). The three say the same; response diversification gets distinct
+        correct paths."""
+        working = self.working(item)
         if style == 1:
             return f"{self.relation(item)[:-1]}, so {working}"
         if style == 2:
             return f"{self.source} has {self.source_value} {item}, so {working}"
-        return working
+        return f"So {working}"
 
 
 def parse_problem(text: str) -> Parsed | None:
@@ -184,8 +189,8 @@ def diagnosis(problem: Parsed, step: int, student_steps: list[str]) -> str:
     because = f"{want.relation(problem.item)[:-1]}, and {want.source} has {want.source_value} {problem.item}"
     got = read_working(student_steps[step - 1]) if step <= len(student_steps) else None
     if got is None or got.name != want.name:
-        return f"Step {step} should work out {want.name}'s {problem.item}. {because}, so {want.text(problem.item)}"
-    return f"{because}, so {want.text(problem.item)[:-1]}, not {got.value}."
+        return f"Step {step} should work out {want.name}'s {problem.item}. {because}, so {want.working(problem.item)}"
+    return f"{because}, so {want.working(problem.item)[:-1]}, not {got.value}."
 
 
 def correction(problem: Parsed, step: int) -> str:

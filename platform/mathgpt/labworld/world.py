@@ -38,8 +38,12 @@ def name_pool() -> tuple[str, ...]:
 
 
 _POOL = name_pool()
-TRAIN_NAMES = _POOL[:400]
 HELDOUT_NAMES = _POOL[400:460]
+# Every other name of the pool (4,440) is a training name. With 400 (the first design), a model trained on the
+# test cell's data wrote a training name that shares the held-out name's first syllables ("Leli" for "Lelo"):
+# a few hundred names are memorised, not copied. Thousands, each in a dozen problems, leave copying as the
+# only way (measured before the full grid ran; the held-out split is the same problems as before).
+TRAIN_NAMES = _POOL[:400] + _POOL[460:]
 ITEMS = ("apples", "pencils", "stickers", "marbles", "coins", "books", "shells", "cards")
 OPS: tuple[Op, ...] = ("more", "fewer", "twice", "half")
 
@@ -75,10 +79,18 @@ class Step:
                 "half": f"{self.name} has half as many {item} as {previous}."}[self.op]
 
     def working(self, item: str) -> str:
-        """The solution's line for this step: the arithmetic, then the result."""
+        """The arithmetic of this step, then the result (`Ben has 3 + 2 = 5 apples.`)."""
         expr = {"more": f"{self.source} + {self.k}", "fewer": f"{self.source} - {self.k}",
                 "twice": f"2 * {self.source}", "half": f"{self.source} / 2"}[self.op]
         return f"{self.name} has {expr} = {self.value} {item}."
+
+    def line(self, item: str) -> str:
+        """The solution's line for this step: `So ` and the working. The word before the name matters to a small
+        model: the tokenizer writes a name after a space ("ĠLe", "lo") differently from one at the start of a line
+        ("Le", "lo"), so a line that starts with the name asks the model to copy a token it never saw in the
+        problem. Measured before the full grid ran (the tiny model, problems alone, 1.5M tokens): the name of the
+        first step was copied for 0-7 % of held-out problems when lines started with it, 55 % after "So "."""
+        return f"So {self.working(item)}"
 
 
 @dataclass(frozen=True)
@@ -106,7 +118,7 @@ class WorldProblem:
 
     @property
     def solution(self) -> str:
-        return "\n".join(s.working(self.item) for s in self.steps) + f"\n#### {self.answer}"
+        return "\n".join(s.line(self.item) for s in self.steps) + f"\n#### {self.answer}"
 
     def record(self) -> dict[str, object]:
         """The platform's Problem record (the `math` loader reads it: id, problem, solution, answer, level)."""
