@@ -277,7 +277,8 @@ def build_app(settings: ServingSettings) -> Any:
     # is the one that refuses (429 from the ingress); Serve's own refusal, past that, is a 429 too, never a 503.
     admitted = settings.max_replicas * limit + queued + 8
     ingress = serve.deployment(Ingress, name="Ingress").options(
-        num_replicas=settings.ingress_replicas, max_ongoing_requests=admitted, max_queued_requests=admitted, graceful_shutdown_timeout_s=60,
+        num_replicas=settings.ingress_replicas, max_ongoing_requests=admitted, max_queued_requests=admitted,
+        graceful_shutdown_timeout_s=60,
         backpressure_config=BackpressureConfig(status_code=429, retry_after_s=settings.retry_after_s),
         ray_actor_options={"num_cpus": 0.5},
     )
