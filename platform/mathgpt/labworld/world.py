@@ -85,11 +85,12 @@ class Step:
         return f"{self.name} has {expr} = {self.value} {item}."
 
     def line(self, item: str) -> str:
-        """The solution's line for this step: `So ` and the working. The word before the name matters to a small
-        model: the tokenizer writes a name after a space ("ĠLe", "lo") differently from one at the start of a line
-        ("Le", "lo"), so a line that starts with the name asks the model to copy a token it never saw in the
-        problem. Measured before the full grid ran (the tiny model, problems alone, 1.5M tokens): the name of the
-        first step was copied for 0-7 % of held-out problems when lines started with it, 55 % after "So "."""
+        """The solution's line for this step: `So ` and the working. The tokenizer writes a name after a space
+        ("ĠLe", "lo") with another first token than at the start of a line ("Le", "lo"); after `So ` the solution
+        names a person with the very tokens the problem uses. A probe did not show that this helps copying (the
+        tiny model from random init, 400 training names, problems alone, 2M tokens, one run each: the first step's
+        held-out name right for 72 % of 40 level-1 problems when lines began with it, 55 % after "So "). Chosen
+        on the tokenizer's evidence, with the larger name pool, before the full grid ran."""
         return f"So {self.working(item)}"
 
 
