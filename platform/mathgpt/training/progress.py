@@ -11,7 +11,9 @@ import json
 import threading
 from typing import Any
 
-from mathgpt.io import exists, filesystem, is_uri
+import pyarrow.fs as pafs
+
+from mathgpt.io import filesystem, is_uri
 
 
 class MetricsProgress:
@@ -39,15 +41,18 @@ class MetricsProgress:
         Reads only what was appended since the last call (from a byte offset; a ranged read on object storage),
         so a long run's bar costs the same per poll at step 100,000 as at step 10. A file that got shorter (a
         run restarted with `--from`) is read again from its start."""
-        if not exists(self.path):
-            return self._best
         fs, inner = filesystem(self.path)
+        info = fs.get_file_info(inner)  # one stat a poll; the file is opened only when it has grown
+        if info.type == pafs.FileType.NotFound:
+            self._offset, self._best = 0, {}
+            return self._best
+        if info.size < self._offset:
+            self._offset, self._best = 0, {}
+        if info.size == self._offset:
+            return self._best
         with fs.open_input_file(inner) as f:
-            size = f.size()
-            if size < self._offset:
-                self._offset, self._best = 0, {}
             f.seek(self._offset)
-            data = f.read(size - self._offset)
+            data = f.read(info.size - self._offset)
         complete = data[: data.rfind(b"\n") + 1]  # a line still being written waits for the next poll
         self._offset += len(complete)
         for line in complete.splitlines():
