@@ -347,8 +347,12 @@ class TrainConfig(StrictModel):
     use_gpu: bool = Field(False, description="One GPU per worker.")
     placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
         "PACK", description="How Ray places the workers: PACK fills a node first, STRICT_SPREAD one worker per node.")
-    zero_stage: Literal[0, 1, 2, 3] = Field(2, description="DeepSpeed ZeRO stage.")
-    offload: bool = Field(False, description="ZeRO CPU offload of optimizer (and params for stage 3).")
+    backend: Literal["deepspeed", "fsdp2"] = Field(
+        "deepspeed", description="Distributed-training library: DeepSpeed (ZeRO) or PyTorch FSDP2 (fully_shard).")
+    zero_stage: Literal[0, 1, 2, 3] = Field(2, description="DeepSpeed ZeRO stage. With fsdp2: 3 frees gathered "
+                                            "parameters after each block's forward, lower stages keep them to backward.")
+    offload: bool = Field(False, description="CPU offload: ZeRO-Offload of optimizer (and params for stage 3); "
+                          "with fsdp2, parameters, gradients and optimizer state (GPU runs).")
     precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 on GPU, fp32 on CPU.")
     lr: float = Field(1e-4, gt=0, description="Peak learning rate.")
     min_lr_ratio: float = Field(0.1, ge=0, le=1, description="Final LR as a share of peak.")
@@ -372,6 +376,13 @@ class TrainConfig(StrictModel):
     peak_tflops: float = Field(989.0, gt=0, description="Device peak TFLOP/s for MFU (H100 bf16 dense: 989).")
     seed: int = Field(0, description="Seed for init and data order.")
     deepspeed_config: dict[str, Any] = Field(default_factory=dict, description="Merged last into the DS config.")
+
+    @model_validator(mode="after")
+    def _backend_options(self) -> "TrainConfig":
+        if self.backend != "deepspeed" and self.deepspeed_config:
+            raise ValueError(f"deepspeed_config is set but backend is {self.backend!r}: it applies to the deepspeed "
+                             "backend only")
+        return self
 
 
 class TrainingConfig(StrictModel):

@@ -32,3 +32,19 @@ def test_schedules(schedule):
     assert end == pytest.approx(1.0 if schedule == "constant" else 0.1)
     if schedule == "wsd":
         assert lr_multiplier(80, cfg) == 1.0 and 0.1 < lr_multiplier(100, cfg) < 1.0
+
+
+def test_a_backend_is_chosen_by_name_and_deepspeed_settings_need_deepspeed(tmp_path):
+    from mathgpt.training.backends import BACKENDS, make_backend
+    from mathgpt.training.loop import _load
+
+    assert set(BACKENDS) == {"deepspeed", "fsdp2"} and TrainConfig().backend == "deepspeed"
+    with pytest.raises(ValueError, match="unknown training backend 'megatron'; known: deepspeed, fsdp2"):
+        make_backend("megatron", on_gpu=False)
+    with pytest.raises(ValueError, match="deepspeed_config is set but backend is 'fsdp2'"):
+        TrainConfig(backend="fsdp2", deepspeed_config={"zero_optimization": {"reduce_bucket_size": 7}})
+    # a checkpoint written before the seam (no backend in its state) is DeepSpeed's: FSDP2 refuses it by name
+    (tmp_path / "trainer_state.json").write_text('{"step": 4, "tokens_seen": 4096}')
+    fsdp2 = make_backend("fsdp2", on_gpu=False)
+    with pytest.raises(RuntimeError, match="written by the deepspeed backend; this run uses fsdp2"):
+        _load(fsdp2, 0, str(tmp_path), "s3://b/run/checkpoint_1")

@@ -1,4 +1,5 @@
-"""Real Ray Train + DeepSpeed runs on CPU (gloo): loss drops, export loads, resume and worker faults."""
+"""Real Ray Train runs on CPU (gloo), on both backends (DeepSpeed and FSDP2): loss drops, export loads, resume
+and worker faults."""
 
 import json
 from pathlib import Path
@@ -49,11 +50,16 @@ def _cfg(**kw):
     return TrainConfig(**{**base, **kw})
 
 
+@pytest.fixture(scope="module", params=["deepspeed", "fsdp2"])
+def backend(request):
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def straight(ray_local, shards, tiny_model, tmp_path_factory):
+def straight(ray_local, shards, tiny_model, tmp_path_factory, backend):
     """One uninterrupted 6-step run (2 workers, ZeRO-2): the reference the resume and compile runs are held to."""
-    out = tmp_path_factory.mktemp("straight")
-    return out, run_training(_cfg(max_steps=6), "train_cpt", shards, str(out), tiny_model)
+    out = tmp_path_factory.mktemp(f"straight-{backend}")
+    return out, run_training(_cfg(max_steps=6, backend=backend), "train_cpt", shards, str(out), tiny_model)
 
 
 def test_zero2_two_workers_loss_drops_and_export_generates(straight):
@@ -80,17 +86,18 @@ def test_zero2_two_workers_loss_drops_and_export_generates(straight):
     assert validate(ckpt) is None
 
 
-def test_resume_continues_at_the_next_step_with_the_same_data(straight, shards, tiny_model, tmp_path, capfd):
+def test_resume_continues_at_the_next_step_with_the_same_data(straight, shards, tiny_model, tmp_path, capfd, backend):
     """Stopped after the step-4 checkpoint, then resumed: the same losses as the uninterrupted run. Before the
     resume Ray Train is made to forget that checkpoint (a worker can die after uploading a checkpoint but before
     the controller registers it; the ZeRO-3 fault test below hit this): it is found on storage."""
     resumed = tmp_path / "resumed"
     with pytest.raises(StageError):  # no retries
-        run_training(_cfg(max_steps=6, max_failures=0), "train_cpt", shards, str(resumed), tiny_model, fail_at_step=4)
+        run_training(_cfg(max_steps=6, max_failures=0, backend=backend), "train_cpt", shards, str(resumed), tiny_model,
+                     fail_at_step=4)
     assert [m["step"] for m in read_metrics(str(resumed))] == [1, 2, 3, 4]
     (resumed / "ray" / "train_cpt" / "checkpoint_manager_snapshot.json").unlink()
     capfd.readouterr()
-    run_training(_cfg(max_steps=6, max_failures=0), "train_cpt", shards, str(resumed), tiny_model)
+    run_training(_cfg(max_steps=6, max_failures=0, backend=backend), "train_cpt", shards, str(resumed), tiny_model)
     assert _said(capfd, "found a complete one on storage")
     assert [m["step"] for m in read_metrics(str(resumed))] == [1, 2, 3, 4, 5, 6]
     a = {m["step"]: m["loss"] for m in read_metrics(str(straight[0]))}
@@ -99,8 +106,8 @@ def test_resume_continues_at_the_next_step_with_the_same_data(straight, shards, 
         assert b[step] == pytest.approx(a[step], rel=1e-4)
 
 
-def test_zero3_worker_killed_mid_run_resumes_from_last_checkpoint(ray_local, shards, tiny_model, tmp_path):
-    counts = run_training(_cfg(max_steps=5, zero_stage=3), "train_cpt", shards, str(tmp_path), tiny_model,
+def test_zero3_worker_killed_mid_run_resumes_from_last_checkpoint(ray_local, shards, tiny_model, tmp_path, backend):
+    counts = run_training(_cfg(max_steps=5, zero_stage=3, backend=backend), "train_cpt", shards, str(tmp_path), tiny_model,
                           fail_at_step=3)
     steps = [m["step"] for m in read_metrics(str(tmp_path))]
     # step 3 ran, the worker died, the run resumed from the step-2 checkpoint: step 3's first line is gone (L12)
@@ -112,11 +119,11 @@ def test_zero3_worker_killed_mid_run_resumes_from_last_checkpoint(ray_local, sha
     assert AutoModelForCausalLM.from_pretrained(tmp_path / "model").num_parameters() > 0
 
 
-def test_torch_compile_trains_like_eager(straight, shards, tiny_model, tmp_path, capfd):
+def test_torch_compile_trains_like_eager(straight, shards, tiny_model, tmp_path, capfd, backend):
     """Held to the eager reference run's first two losses: step 1's learning rate is the peak whatever
     max_steps is (one warmup step), so step 2 runs on the same updated weights."""
     compiled = tmp_path / "compiled"
-    run_training(_cfg(max_steps=2, compile=True), "train_cpt", shards, str(compiled), tiny_model)
+    run_training(_cfg(max_steps=2, compile=True, backend=backend), "train_cpt", shards, str(compiled), tiny_model)
     assert _said(capfd, "model compiled with torch.compile (True)")
     a = [m["loss"] for m in read_metrics(str(straight[0]))][:2]
     b = [m["loss"] for m in read_metrics(str(compiled))]

@@ -1,1 +1,1 @@
-"""Training: continued pre-training and SFT with DeepSpeed under Ray Train."""
+"""Training: continued pre-training and SFT under Ray Train, on DeepSpeed or PyTorch FSDP2 (training/backends)."""

@@ -1,4 +1,5 @@
-"""`train_loop_per_worker`: DeepSpeed on a Hugging Face causal LM, fed by Ray Data shards, resumable."""
+"""`train_loop_per_worker`: a Hugging Face causal LM trained by a backend (DeepSpeed or FSDP2, training/backends),
+fed by Ray Data shards, resumable."""
 
 from __future__ import annotations
 
@@ -16,12 +17,11 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from mathgpt.config import TrainConfig
 from mathgpt.dirs import fetch_dir, publish_dir, tree
 from mathgpt.io import exists, is_uri, write_json, write_text
 from mathgpt.models import resolve_model
 from mathgpt.models.metadata import load_tokenizer
-from mathgpt.training.handoff import LoopConfig
+from mathgpt.training.backends import TrainBackend, make_backend
 from mathgpt.training.batches import collate
 from mathgpt.training.checkpoint import (
     STATE,
@@ -31,13 +31,11 @@ from mathgpt.training.checkpoint import (
     read_state,
     write_marker,
 )
-from mathgpt.training.deepspeed_config import batch_geometry, build_deepspeed_config, use_bf16
+from mathgpt.training.deepspeed_config import batch_geometry, use_bf16
 from mathgpt.training.flops import flops_per_token, mfu
+from mathgpt.training.handoff import LoopConfig
 from mathgpt.training.metrics import MetricsSink
 from mathgpt.training.rng import load_rng, save_rng
-from mathgpt.training.schedule import lr_multiplier
-
-DS_TAG = "ds"
 
 
 def _micro_batches(shard: Any, micro: int, pad_id: int) -> Iterator[dict[str, Any]]:
@@ -47,16 +45,17 @@ def _micro_batches(shard: Any, micro: int, pad_id: int) -> Iterator[dict[str, An
             yield collate(batch, pad_id)
 
 
-def _save(engine: Any, step: int, tokens_seen: int, rank: int, metrics: dict[str, Any]) -> None:
-    """Save DeepSpeed shards + trainer state, write the completion marker last, report to Ray Train."""
+def _save(backend: TrainBackend, step: int, tokens_seen: int, rank: int, metrics: dict[str, Any]) -> None:
+    """Save the backend's shards + trainer state, write the completion marker last, report to Ray Train."""
     import torch.distributed as dist
     import ray.train
 
     with tempfile.TemporaryDirectory() as tmp:
-        engine.save_checkpoint(tmp, tag=DS_TAG)
+        backend.save(tmp)
         save_rng(str(Path(tmp, f"rng-rank{rank}.pt")))
         if rank == 0:
-            Path(tmp, STATE).write_text(json.dumps({"step": step, "tokens_seen": tokens_seen}))
+            Path(tmp, STATE).write_text(json.dumps({"step": step, "tokens_seen": tokens_seen,
+                                                           "backend": backend.name}))
         files = tree(tmp)
         gathered: list[Any] = [None] * dist.get_world_size()
         dist.all_gather_object(gathered, (files, checksums(tmp, files)))
@@ -74,7 +73,7 @@ def _agreed(gathered: list[tuple[dict[str, int], dict[str, str]]]) -> dict[str, 
     return {rel: digests.pop() for rel, digests in seen.items() if len(digests) == 1}
 
 
-def _restore(engine: Any, rank: int, checkpoint_root: str | None) -> tuple[int, int]:
+def _restore(backend: TrainBackend, rank: int, checkpoint_root: str | None) -> tuple[int, int]:
     """(step, tokens seen) from the newest complete, intact checkpoint, or (0, 0) on a fresh run.
 
     Ray Train hands back the newest checkpoint its controller registered. A worker that dies right after
@@ -101,7 +100,7 @@ def _restore(engine: Any, rank: int, checkpoint_root: str | None) -> tuple[int, 
                 if ckpt is None:
                     print(f"[train] Ray Train registered no checkpoint; found a complete one on storage: {source}",
                           flush=True)
-                return _load(engine, rank, local, source)
+                return _load(backend, rank, local, source)
         if rank == 0:
             print(f"[train] skipping checkpoint {source}: {problem}", flush=True)
     if ckpt is not None:
@@ -120,9 +119,13 @@ def _local_copy(source: str) -> Iterator[str]:
         yield local
 
 
-def _load(engine: Any, rank: int, local: str, source: str) -> tuple[int, int]:
-    engine.load_checkpoint(local, tag=DS_TAG)
+def _load(backend: TrainBackend, rank: int, local: str, source: str) -> tuple[int, int]:
     state = read_state(local)
+    written_by = state.get("backend", "deepspeed")  # checkpoints from before the seam are DeepSpeed's
+    if written_by != backend.name:
+        raise RuntimeError(f"{source} was written by the {written_by} backend; this run uses {backend.name}: set "
+                           f"training.*.backend back to {written_by}, or start the stage afresh (--from STAGE)")
+    backend.load(local)
     rng = Path(local, f"rng-rank{rank}.pt")
     if rng.exists():
         load_rng(str(rng))
@@ -130,15 +133,12 @@ def _load(engine: Any, rank: int, local: str, source: str) -> tuple[int, int]:
     return int(state["step"]), int(state.get("tokens_seen", 0))
 
 
-def _export(engine: Any, cfg: TrainConfig, rank: int, export_dir: str, tokenizer_path: str) -> None:
-    """Publish a Hugging Face model folder (ZeRO-3 shards consolidated) that transformers and vLLM load.
+def _export(backend: TrainBackend, rank: int, export_dir: str, tokenizer_path: str) -> None:
+    """Publish a Hugging Face model folder (sharded weights gathered) that transformers and vLLM load.
 
     Rank 0 writes it on its own disk, then publishes it to export_dir (local or object storage), marker last.
     """
-    if cfg.zero_stage == 3:
-        state = engine._zero3_consolidated_16bit_state_dict()  # collective: every rank calls it
-    else:
-        state = engine.module.state_dict() if rank == 0 else None
+    state = backend.full_state_dict(rank)  # collective: every rank calls it
     if rank == 0:
         # a local export is written beside its destination and renamed into place; one for a bucket, in /tmp
         parent = None if is_uri(export_dir) else os.path.dirname(export_dir)
@@ -146,7 +146,7 @@ def _export(engine: Any, cfg: TrainConfig, rank: int, export_dir: str, tokenizer
             os.makedirs(parent, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix=".mathgpt-export-", dir=parent)
         try:
-            engine.module.save_pretrained(tmp, state_dict=state, safe_serialization=True)
+            backend.module.save_pretrained(tmp, state_dict=state, safe_serialization=True)
             load_tokenizer(tokenizer_path).save_pretrained(tmp)  # with the chat template SFT data was rendered in
             publish_dir(tmp, export_dir, move=True)
         finally:
@@ -197,51 +197,38 @@ def _phase_report(phases: dict[str, float]) -> str:
 
 
 def train_loop_per_worker(payload: dict[str, Any]) -> None:
-    """One Ray Train worker: build the DeepSpeed engine, resume, train to max_steps, checkpoint, export."""
+    """One Ray Train worker: set up the backend, resume, train to max_steps, checkpoint, export."""
     config = LoopConfig.model_validate(payload)  # checked again where received
     on_gpu = config.use_gpu
-    if not on_gpu:
-        os.environ.setdefault("DS_ACCELERATOR", "cpu")
     phases, started_at = {"start": time.perf_counter()}, time.time()
-    import deepspeed
+    cfg = config.train
+    backend = make_backend(cfg.backend, on_gpu)
     import torch
     import ray.train
     from transformers import AutoModelForCausalLM
 
     phases["imports"] = time.perf_counter()
 
-    cfg = config.train
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     seq_len = config.seq_len
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed + rank)
     np.random.seed(cfg.seed + rank)
-    bf16 = use_bf16(cfg, on_gpu)
-    attn = config.attn_implementation
     model_path = resolve_model(config.model_path)  # this node's copy: built, fetched from a URI, or local
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.bfloat16 if bf16 else torch.float32,
-                                                 attn_implementation=attn)
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=backend.model_dtype(use_bf16(cfg, on_gpu)),
+                                                 attn_implementation=config.attn_implementation)
     phases["model"] = time.perf_counter()
     if cfg.activation_checkpointing:
         model.gradient_checkpointing_enable()
     n_params = sum(p.numel() for p in model.parameters())
     flops_token = flops_per_token(model.config, n_params, seq_len)
-    ds_config = build_deepspeed_config(cfg, world, seq_len, on_gpu)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    optimizer = None if cfg.offload else torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
-    engine, optimizer, _, scheduler = deepspeed.initialize(
-        model=model, optimizer=optimizer, model_parameters=groups if cfg.offload else None, config=ds_config,
-        lr_scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_multiplier(s, cfg)),
-        dist_init_required=False)
+    backend.setup(model, cfg, world, seq_len)
     phases["engine"] = time.perf_counter()
     if cfg.compile:
-        engine.compile()
-        print(f"[train] rank {rank}: model compiled with torch.compile ({engine.is_compiled})", flush=True)
+        print(f"[train] rank {rank}: model compiled with torch.compile ({backend.compile()})", flush=True)
     _record_placement(rank, world, config.workers_path)
-    step, tokens_seen = _restore(engine, rank, config.checkpoint_root)
+    step, tokens_seen = _restore(backend, rank, config.checkpoint_root)
     micro, accum, _ = batch_geometry(cfg, world, seq_len)
     batches = _micro_batches(ray.train.get_dataset_shard("train"), micro, _pad_id(model_path))
     for _ in range(step * accum):  # the same data order as an uninterrupted run
@@ -252,15 +239,10 @@ def train_loop_per_worker(payload: dict[str, Any]) -> None:
     last_report = -math.inf
     while step < cfg.max_steps:
         start = time.perf_counter()
-        losses, tokens = [], 0
-        engine.train()
-        for _ in range(accum):
-            b = {k: v.to(engine.device) for k, v in next(batches).items()}
-            out = engine(input_ids=b["input_ids"], position_ids=b["position_ids"], labels=b["labels"], use_cache=False)
-            engine.backward(out.loss)
-            engine.step()
-            losses.append(float(out.loss.detach().float()))
-            tokens += int(b["input_ids"].numel())
+        micro_batches = [next(batches) for _ in range(accum)]
+        lr = backend.lr()
+        losses = backend.train_step(micro_batches)
+        tokens = sum(int(b["input_ids"].numel()) for b in micro_batches)
         step += 1
         if "first_step" not in phases:
             phases["first_step"] = time.perf_counter()
@@ -271,10 +253,8 @@ def train_loop_per_worker(payload: dict[str, Any]) -> None:
         elapsed = time.perf_counter() - start
         tokens_seen += tokens * world
         tps = tokens * world / elapsed
-        grad_norm = engine.get_global_grad_norm()
-        metrics = {"step": step, "loss": float(np.mean(losses)), "lr": float(scheduler.get_last_lr()[0]),
-                   "grad_norm": float(grad_norm) if grad_norm is not None else None, "tokens_per_s": tps,
-                   "tokens_seen": tokens_seen, "mfu": mfu(tps, flops_token, cfg.peak_tflops, world),
+        metrics = {"step": step, "loss": float(np.mean(losses)), "lr": lr, "grad_norm": backend.grad_norm(),
+                   "tokens_per_s": tps, "tokens_seen": tokens_seen, "mfu": mfu(tps, flops_token, cfg.peak_tflops, world),
                    "time": time.time(),  # wall clock: what the step cost with everything around it
                    "memory_gb": (torch.cuda.max_memory_allocated() if on_gpu else
                                  resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / 2**30}
@@ -283,8 +263,8 @@ def train_loop_per_worker(payload: dict[str, Any]) -> None:
         if step % cfg.checkpoint_every == 0 or step == cfg.max_steps:
             if sink is not None:
                 sink.flush()  # the metrics up to a checkpoint are on storage before it
-            _save(engine, step, tokens_seen, rank, metrics)
-        elif _report_due(last_report, cfg.report_every_s, world, engine.device):
+            _save(backend, step, tokens_seen, rank, metrics)
+        elif _report_due(last_report, cfg.report_every_s, world, backend.device):
             ray.train.report(metrics)
             last_report = time.monotonic()
         if fail_at and step == fail_at and rank == world - 1 and config.fail_marker and not exists(config.fail_marker):
@@ -292,4 +272,4 @@ def train_loop_per_worker(payload: dict[str, Any]) -> None:
             os._exit(1)
     if sink is not None:
         sink.close()
-    _export(engine, cfg, rank, config.export_dir, config.tokenizer_path)
+    _export(backend, rank, config.export_dir, config.tokenizer_path)
