@@ -22,14 +22,14 @@ from typing import Any
 
 from _common import report, start_ray, timer
 
-from mathgpt.config import EngineConfig, ProblemSource, ResponseDiversification, SynthesisConfig
+from mathgpt.config import EngineConfig, ProblemSource, SynthesisConfig
 from mathgpt.datasets import load_problems
 from mathgpt.engines import generate, local_generator
 from mathgpt.engines.collect import collect_exactly_once
 from mathgpt.models import resolve_model
 from mathgpt.synthesis.context import SynthesisContext
 from mathgpt.synthesis.job import run_synthesis
-from mathgpt.synthesis.response_diversification import run as diversify
+from mathgpt.synthesis.response_diversification import ResponseDiversification, run as diversify
 
 
 def build_requests(n_problems: int, k: int, max_tokens: int) -> list[dict[str, Any]]:

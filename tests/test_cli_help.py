@@ -3,7 +3,7 @@
 import argparse
 
 from mathgpt.cli import build_parser
-from mathgpt.config import METHOD_NAMES
+from mathgpt.methods import method_names
 
 
 def _parsers(parser, path=("mathgpt",)):
@@ -23,4 +23,4 @@ def test_every_option_and_argument_has_help_text():
 def test_synthesize_help_names_the_methods():
     sub = dict(_parsers(build_parser()))[("mathgpt", "synthesize")]
     text = sub.format_help()
-    assert all(m in text for m in METHOD_NAMES)
+    assert all(m in text for m in method_names())

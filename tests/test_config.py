@@ -31,7 +31,10 @@ def test_unknown_key_is_rejected_with_its_path():
 def test_wrong_type_is_rejected_with_its_path():
     with pytest.raises(ConfigError) as err:
         parse_recipe({"name": "x", "synthesis": {"methods": [{"name": "response_diversification", "k": "many"}]}})
-    assert "synthesis.methods.0.response_diversification.k" in str(err.value)
+    assert "synthesis.methods.0: response_diversification.k: Input should be a valid integer" in str(err.value)
+    with pytest.raises(ConfigError, match=r"synthesis.methods.0: unknown synthesis method 'tutorship'; registered: "
+                                          r"response_diversification, query_expansion, .*tutorship_amplification"):
+        parse_recipe({"name": "x", "synthesis": {"methods": [{"name": "tutorship"}]}})
 
 
 def test_cross_field_rules():

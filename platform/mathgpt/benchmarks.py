@@ -1,4 +1,11 @@
-"""The benchmark registry: adding a benchmark is one entry here plus its data file."""
+"""The benchmark registry: adding a benchmark is one entry in REGISTRY plus its data file.
+
+A data file in the platform's Problem schema (JSONL rows with `id`, `problem`, `answer`, optionally `solution`,
+`level`, `subject`) uses loader `problem`; GSM8K's and MATH's layouts have loaders of their own; a file in
+another layout also needs its row normaliser in `datasets.BENCHMARK_NORMALIZERS` (loader `benchmark`). Every
+registered benchmark whose file is present is checked by curation's decontamination (`benchmarks: all`) and can
+be evaluated by name.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +27,7 @@ class Benchmark:
 
     name: str
     path: str
-    loader: Literal["gsm8k", "math", "benchmark"]
+    loader: Literal["problem", "gsm8k", "math", "benchmark"]
     answer_type: AnswerType
     fewshot: Literal["gsm8k", "math", "lab"]
     max_tokens: int = 512

@@ -12,7 +12,6 @@ from typing import Any
 import yaml
 
 from mathgpt.config import (
-    METHOD_NAMES,
     STAGES,
     annotated_yaml,
     check_file_name,
@@ -21,6 +20,7 @@ from mathgpt.config import (
     recipe_sources,
 )
 from mathgpt.errors import MathGPTError
+from mathgpt.methods import method_names
 
 
 def _overrides(pairs: list[str]) -> dict[str, Any]:
@@ -233,8 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
         return sp
 
     syn = with_recipe("synthesize", "run the synthesis methods", cmd_synthesize)
-    syn.add_argument("--method", action="append", choices=METHOD_NAMES, metavar="METHOD",
-                     help=f"only this method (repeatable); one of: {', '.join(METHOD_NAMES)}")
+    syn.add_argument("--method", action="append", choices=method_names(), metavar="METHOD",
+                     help=f"only this method (repeatable); one of: {', '.join(method_names())}")
     with_recipe("curate", "dedup and decontaminate", _only("curate"))
     with_recipe("mix", "build CPT mixtures and SFT sets", _only("mix"))
     tr = with_recipe("train", "continued pre-training or SFT", cmd_train)

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SerializeAsAny, ValidationError,
+                      model_validator)
 from typing_extensions import Annotated
 
 from mathgpt.errors import ConfigError
@@ -159,55 +160,33 @@ class DocumentSource(StrictModel):
 
 
 # --------------------------------------------------------------------------- synthesis
-class ResponseDiversification(StrictModel):
-    """Rejection sampling: k solutions per seed, keep those matching the reference answer."""
+class MethodSettings(StrictModel):
+    """Base of a synthesis method's settings: each method's module (synthesis/<method>.py) subclasses it, with
+    `name` a Literal of the method's registered name (mathgpt.methods)."""
 
-    name: Literal["response_diversification"] = "response_diversification"
-    k: int = Field(4, ge=1, description="Sampled solutions per seed problem.")
-    temperature: float = Field(0.8, ge=0.0, le=2.0, description="Sampling temperature.")
-    max_tokens: int = Field(512, ge=1, description="Maximum tokens per solution.")
-    max_accepted: int = Field(2, ge=1, description="Cap on accepted solutions per problem.")
-    dedup_jaccard: float = Field(0.8, gt=0.0, le=1.0, description="Solutions this similar are duplicates.")
+    name: str = Field(..., description="The method's registered name.")
 
 
-class QueryExpansion(StrictModel):
-    """New problems written from seeds, solved m times, kept on majority agreement."""
+def _method_settings(value: Any) -> Any:
+    """A recipe's method entry as its method's own settings class, found by `name` in the method registry."""
+    from mathgpt.methods import method_names, method_settings
 
-    name: Literal["query_expansion"] = "query_expansion"
-    n_new: int = Field(2, ge=1, description="New problems written per seed.")
-    m_solutions: int = Field(4, ge=1, description="Solutions sampled per new problem.")
-    agreement: float = Field(0.5, gt=0.0, le=1.0, description="Share of votes the majority answer needs.")
-    temperature: float = Field(0.8, ge=0.0, le=2.0, description="Sampling temperature.")
-    max_tokens: int = Field(512, ge=1, description="Maximum tokens per generation.")
-    max_seed_jaccard: float = Field(0.9, gt=0.0, le=1.0, description="Reject new problems this close to the seed.")
-
-
-class RetrospectiveEnhancement(StrictModel):
-    """Solutions that take a wrong step, notice it and go back."""
-
-    name: Literal["retrospective_enhancement"] = "retrospective_enhancement"
-    temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature.")
-    max_tokens: int = Field(768, ge=1, description="Maximum tokens per generation.")
-
-
-class TutorshipAmplification(StrictModel):
-    """A student solves; a teacher with the reference finds the first wrong step and corrects it."""
-
-    name: Literal["tutorship_amplification"] = "tutorship_amplification"
-    student_temperature: float = Field(0.7, ge=0.0, le=2.0, description="Student sampling temperature.")
-    attempts: int = Field(2, ge=1, description="Student attempts per problem.")
-    max_tokens: int = Field(768, ge=1, description="Maximum tokens per generation.")
-    output_format: Literal["paper", "plain"] = Field(
-        "paper", description="`paper`: attempt, diagnosis and correction with headings; `plain`: prose."
-    )
+    if isinstance(value, MethodSettings) or not isinstance(value, dict):
+        return value
+    name = value.get("name")
+    if name is None:
+        raise ValueError(f"a synthesis method needs a name: one of {', '.join(method_names())}")
+    if name not in method_names():
+        raise ValueError(f"unknown synthesis method {name!r}; registered: {', '.join(method_names())}")
+    try:
+        return method_settings(name).model_validate(value)
+    except ValidationError as err:
+        raise ValueError("; ".join(f"{'.'.join(str(p) for p in (name, *e['loc']))}: "
+                                   f"{'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}"
+                                   for e in err.errors())) from None
 
 
-MethodConfig = Annotated[
-    Union[ResponseDiversification, QueryExpansion, RetrospectiveEnhancement, TutorshipAmplification],
-    Field(discriminator="name"),
-]
-METHOD_NAMES = tuple(c.model_fields["name"].default for c in (ResponseDiversification, QueryExpansion,
-                                                                 RetrospectiveEnhancement, TutorshipAmplification))
+MethodConfig = Annotated[SerializeAsAny[MethodSettings], BeforeValidator(_method_settings)]
 
 
 class SynthesisConfig(StrictModel):
@@ -523,7 +502,7 @@ def _format_errors(source: str, err: ValidationError) -> str:
     lines = [f"{source}: invalid recipe ({err.error_count()} error(s))"]
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "<root>"
-        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, ")
         lines.append(f"  {loc}: {msg}")
     return "\n".join(lines)
 

@@ -13,7 +13,10 @@ from mathgpt.grading import grade
 from mathgpt.labworld import solver
 from mathgpt.labworld.world import HELDOUT_NAMES, TRAIN_NAMES, WorldConfig, make_problem, write_world
 from mathgpt.synthesis.job import run_synthesis
-from mathgpt.synthesis.prompts import expand_messages, retro_messages, solve_messages, tutor_messages
+from mathgpt.synthesis.prompts import solve_messages
+from mathgpt.synthesis.query_expansion import expand_messages
+from mathgpt.synthesis.retrospective_enhancement import retro_messages
+from mathgpt.synthesis.tutorship_amplification import tutor_messages
 from mathgpt.synthesis.text import split_steps
 
 WORLD = WorldConfig(train_per_level=4, heldout_per_level=2, corpus_documents=2)

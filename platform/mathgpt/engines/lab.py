@@ -2,8 +2,8 @@
 
 It speaks the same engine contract as hf, vllm and http (request rows in, completion columns out), so the
 four synthesis methods run through their unchanged code. Like a teacher LLM it sees only the chat
-messages: it reads the request's kind from the user message's layout (the four synthesis prompts of
-synthesis/prompts.py), reads the world problem from its text (mathgpt.labworld.solver knows the world's
+messages: it reads the request's kind from the user message's layout (the prompts of the four
+synthesis method modules), reads the world problem from its text (mathgpt.labworld.solver knows the world's
 grammar) and answers in the format the prompt asks for:
 
 - solve: a worked solution, one step per line, `#### answer`; a teacher (`error_rate` 0) sampled at a

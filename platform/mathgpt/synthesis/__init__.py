@@ -1,17 +1,3 @@
-"""The paper's four problem-solving data synthesis methods, each a prompt builder + parser + verifier."""
-
-from __future__ import annotations
-
-from typing import Any, Callable
-
-from mathgpt.synthesis import (
-    query_expansion,
-    response_diversification,
-    retrospective_enhancement,
-    tutorship_amplification,
-)
-
-METHODS: dict[str, Callable[..., list[dict[str, Any]]]] = {
-    m.METHOD: m.run
-    for m in (response_diversification, query_expansion, retrospective_enhancement, tutorship_amplification)
-}
+"""The paper's four problem-solving data synthesis methods, one module each (settings, prompts, parsing,
+verification), found by name through the method registry (mathgpt.methods); job.py runs them by shard on Ray
+Data, rounds.py streams their engine requests."""

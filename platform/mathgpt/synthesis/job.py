@@ -16,9 +16,9 @@ from mathgpt.errors import StageError
 from mathgpt.fingerprint import fingerprint, mismatch, settings, stamp
 from mathgpt.io import exists, join, read_json, write_json, write_jsonl, write_parquet
 from mathgpt.manifest import stage_record
+from mathgpt.methods import method_module
 from mathgpt.models import check_model_ref
 from mathgpt.schemas import SAMPLE
-from mathgpt.synthesis import METHODS
 from mathgpt.synthesis.context import Counts, SynthesisContext
 from mathgpt.synthesis.rounds import RoundCoordinator
 
@@ -71,7 +71,7 @@ def run_method_shard(name: str, method_cfg: Any, shard: list[dict[str, Any]], ct
     """Run one method on one shard of problems and write its samples, rejects and completion marker (with the
     settings it was made with and their fingerprint)."""
     ctx.rejects, ctx.counts = [], Counts()
-    samples = METHODS[name](shard, method_cfg, ctx)
+    samples = method_module(name).run(shard, method_cfg, ctx)
     ids = [s["id"] for s in samples]
     if len(set(ids)) != len(ids):
         raise StageError(f"{name}: duplicate sample ids in one shard")

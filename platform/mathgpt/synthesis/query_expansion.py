@@ -3,18 +3,47 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
-from mathgpt.config import QueryExpansion, SamplingConfig
+from pydantic import Field
+
+from mathgpt.config import MethodSettings, SamplingConfig
 from mathgpt.engines import make_request
 from mathgpt.grading import extract_answer, is_equivalent, majority
 from mathgpt.synthesis.context import SynthesisContext, sample_id
-from mathgpt.synthesis.prompts import EXPAND_VERSION, SOLVE_VERSION, expand_messages, solve_messages
+from mathgpt.synthesis.prompts import SOLVE_VERSION, solve_messages
 from mathgpt.synthesis.sample import make_sample
 from mathgpt.synthesis.text import jaccard
 
 METHOD = "query_expansion"
 MIN_PROBLEM_CHARS = 20
+
+
+class QueryExpansion(MethodSettings):
+    """New problems written from seeds, solved m times, kept on majority agreement."""
+
+    name: Literal["query_expansion"] = "query_expansion"
+    n_new: int = Field(2, ge=1, description="New problems written per seed.")
+    m_solutions: int = Field(4, ge=1, description="Solutions sampled per new problem.")
+    agreement: float = Field(0.5, gt=0.0, le=1.0, description="Share of votes the majority answer needs.")
+    temperature: float = Field(0.8, ge=0.0, le=2.0, description="Sampling temperature.")
+    max_tokens: int = Field(512, ge=1, description="Maximum tokens per generation.")
+    max_seed_jaccard: float = Field(0.9, gt=0.0, le=1.0, description="Reject new problems this close to the seed.")
+
+
+CONFIG = QueryExpansion
+
+EXPAND_VERSION = "expand-v1"
+EXPAND_SYSTEM = (
+    "You write new math word problems. Given a seed problem, write ONE new problem that changes its "
+    "numbers, conditions or the quantity asked, so that it needs a fresh solution. Reply with the new "
+    "problem only, starting with 'Problem:'."
+)
+
+
+def expand_messages(seed_problem: str) -> list[dict[str, str]]:
+    """Chat messages asking for one new problem derived from a seed."""
+    return [{"role": "system", "content": EXPAND_SYSTEM}, {"role": "user", "content": f"Seed problem:\n{seed_problem}"}]
 
 
 def parse_new_problem(text: str, seed_problem: str, max_seed_jaccard: float) -> tuple[str | None, str]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from mathgpt.config import ResponseDiversification, SamplingConfig
+from pydantic import Field
+
+from mathgpt.config import MethodSettings, SamplingConfig
 from mathgpt.engines import make_request
 from mathgpt.grading import extract_answer, is_equivalent
 from mathgpt.synthesis.context import SynthesisContext, sample_id
@@ -13,6 +15,20 @@ from mathgpt.synthesis.sample import make_sample
 from mathgpt.synthesis.text import jaccard
 
 METHOD = "response_diversification"
+
+
+class ResponseDiversification(MethodSettings):
+    """Rejection sampling: k solutions per seed, keep those matching the reference answer."""
+
+    name: Literal["response_diversification"] = "response_diversification"
+    k: int = Field(4, ge=1, description="Sampled solutions per seed problem.")
+    temperature: float = Field(0.8, ge=0.0, le=2.0, description="Sampling temperature.")
+    max_tokens: int = Field(512, ge=1, description="Maximum tokens per solution.")
+    max_accepted: int = Field(2, ge=1, description="Cap on accepted solutions per problem.")
+    dedup_jaccard: float = Field(0.8, gt=0.0, le=1.0, description="Solutions this similar are duplicates.")
+
+
+CONFIG = ResponseDiversification
 
 
 def grade_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -3,17 +3,46 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
-from mathgpt.config import RetrospectiveEnhancement, SamplingConfig
+from pydantic import Field
+
+from mathgpt.config import MethodSettings, SamplingConfig
 from mathgpt.engines import derive_seed, make_request
 from mathgpt.grading import extract_answer, is_equivalent
 from mathgpt.synthesis.context import SynthesisContext, sample_id
-from mathgpt.synthesis.prompts import RETRO_VERSION, retro_messages
 from mathgpt.synthesis.sample import make_sample
 from mathgpt.synthesis.text import split_steps
 
 METHOD = "retrospective_enhancement"
+
+
+class RetrospectiveEnhancement(MethodSettings):
+    """Solutions that take a wrong step, notice it and go back."""
+
+    name: Literal["retrospective_enhancement"] = "retrospective_enhancement"
+    temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature.")
+    max_tokens: int = Field(768, ge=1, description="Maximum tokens per generation.")
+
+
+CONFIG = RetrospectiveEnhancement
+
+RETRO_VERSION = "retro-v1"
+RETRO_SYSTEM = (
+    "You help build solutions that show reflection. You see a problem, the first steps of a correct "
+    "solution and its correct next step. Write ONE plausible but wrong next step (a typical student "
+    "mistake), then a short reflection in which the solver notices the mistake and says what is wrong. "
+    "Reply exactly in this format:\nWRONG STEP: <the wrong step>\nREFLECTION: <noticing and explaining the mistake>"
+)
+
+
+def retro_messages(problem: str, steps_before: list[str], correct_step: str) -> list[dict[str, str]]:
+    """Chat messages asking for a plausible wrong step and a reflection at one point of a solution."""
+    before = "\n".join(steps_before) or "(no steps yet)"
+    user = f"Problem:\n{problem}\n\nSteps so far:\n{before}\n\nCorrect next step:\n{correct_step}"
+    return [{"role": "system", "content": RETRO_SYSTEM}, {"role": "user", "content": user}]
+
+
 _RETRO = re.compile(r"WRONG STEP:\s*(?P<wrong>.+?)\s*REFLECTION:\s*(?P<reflection>.+)", re.DOTALL | re.IGNORECASE)
 
 

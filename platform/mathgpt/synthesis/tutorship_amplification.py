@@ -3,18 +3,53 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
-from mathgpt.config import SamplingConfig, TutorshipAmplification
+from pydantic import Field
+
+from mathgpt.config import MethodSettings, SamplingConfig
 from mathgpt.engines import make_request
 from mathgpt.grading import extract_answer, is_equivalent
 from mathgpt.synthesis.context import SynthesisContext, sample_id
-from mathgpt.synthesis.prompts import SOLVE_VERSION, TUTOR_VERSION, solve_messages, tutor_messages
+from mathgpt.synthesis.prompts import SOLVE_VERSION, solve_messages
 from mathgpt.synthesis.response_diversification import grade_row
 from mathgpt.synthesis.sample import make_sample
 from mathgpt.synthesis.text import split_steps
 
 METHOD = "tutorship_amplification"
+
+
+class TutorshipAmplification(MethodSettings):
+    """A student solves; a teacher with the reference finds the first wrong step and corrects it."""
+
+    name: Literal["tutorship_amplification"] = "tutorship_amplification"
+    student_temperature: float = Field(0.7, ge=0.0, le=2.0, description="Student sampling temperature.")
+    attempts: int = Field(2, ge=1, description="Student attempts per problem.")
+    max_tokens: int = Field(768, ge=1, description="Maximum tokens per generation.")
+    output_format: Literal["paper", "plain"] = Field(
+        "paper", description="`paper`: attempt, diagnosis and correction with headings; `plain`: prose."
+    )
+
+
+CONFIG = TutorshipAmplification
+
+TUTOR_VERSION = "tutor-v1"
+TUTOR_SYSTEM = (
+    "You are a math teacher marking a student's solution. You see the problem, a reference solution and "
+    "the student's numbered steps. Find the FIRST wrong step, explain the error, and write the corrected "
+    "solution from that step to the end, with the final answer within \\boxed{}. Reply exactly in this "
+    "format:\nFIRST ERROR STEP: <number>\nDIAGNOSIS: <what is wrong and why>\nCORRECTION: <corrected steps>"
+)
+
+
+def tutor_messages(problem: str, reference_solution: str, student_steps: list[str]) -> list[dict[str, str]]:
+    """Chat messages asking a teacher to find and correct the student's first wrong step."""
+    numbered = "\n".join(f"Step {i}: {s}" for i, s in enumerate(student_steps, start=1))
+    user = (f"Problem:\n{problem}\n\nReference solution:\n{reference_solution}\n\n"
+            f"Student's solution:\n{numbered}")
+    return [{"role": "system", "content": TUTOR_SYSTEM}, {"role": "user", "content": user}]
+
+
 _TUTOR = re.compile(
     r"FIRST ERROR STEP:\s*(?:step\s*)?(?P<step>\d{1,6})(?!\d)\s*.*?DIAGNOSIS:\s*(?P<diagnosis>.+?)\s*CORRECTION:\s*(?P<correction>.+)",
     re.DOTALL | re.IGNORECASE,
