@@ -1,10 +1,10 @@
-"""Training throughput: the Ray Train + DeepSpeed loop against a bare single-process PyTorch loop.
+"""Training throughput: the Ray Train loop (DeepSpeed or FSDP2 backend) against a bare single-process PyTorch loop.
 
 Same model (a randomly initialised Llama of the chosen size with the tiny tokenizer), same packed
 sequences, micro batch, gradient accumulation, AdamW, clipping and LR schedule. (a) a plain loop in
 this process (torch AdamW, fp32 on CPU / bf16 autocast on GPU) with the CPU threads or the GPU one
-worker gets; (b) `run_training`: TorchTrainer, DeepSpeed ZeRO, Ray Data shard feeding, metrics and
-checkpoints. Steady-state tokens/s per worker (the first steps are warm-up and not counted), MFU
+worker gets; (b) `run_training`: TorchTrainer, the training backend (`--backends deepspeed,fsdp2` measures
+both in one run), Ray Data shard feeding, metrics and checkpoints. Steady-state tokens/s per worker (the first steps are warm-up and not counted), MFU
 (against --peak-tflops) and peak memory. Target: ratio >= 0.9 per worker on CPU; on an H100,
 `--preset 1b --gpu` reports MFU (target >= 45 %).
 
@@ -144,6 +144,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3, help="first steps not counted")
     parser.add_argument("--zero", type=int, choices=[0, 1, 2, 3], default=2)
     parser.add_argument("--workers", default="1,2", help="Ray Train worker counts to measure")
+    parser.add_argument("--backends", default="deepspeed", help="training backends to measure (comma-separated)")
     parser.add_argument("--gpu", action="store_true")
     parser.add_argument("--report-every-s", type=float, default=None,
                         help="also measure the last worker count with this report pace (0: every step, as before)")
@@ -155,24 +156,32 @@ def main() -> None:
         model_dir = build_model(args.preset, Path(tmp, "model"))
         shard_dir = build_shards(model_dir, args.seq_len, Path(tmp))
         print(f"preset={args.preset}, seq_len={args.seq_len}, micro={args.micro} x accum={args.accum} per worker, "
-              f"{args.steps} steps ({args.warmup} warm-up), ZeRO-{args.zero}, {'GPU' if args.gpu else 'CPU'}, "
+              f"{args.steps} steps ({args.warmup} warm-up), ZeRO-{args.zero}, {args.backends}, {'GPU' if args.gpu else 'CPU'}, "
               f"peak {peak} TFLOP/s")
         start_ray(num_cpus=max(4, os.cpu_count() or 1))  # logical CPUs: workers + Ray Data + the controller
         rows = []
         for workers in [int(w) for w in args.workers.split(",")]:
-            cfg = TrainConfig(num_workers=workers, use_gpu=args.gpu, zero_stage=args.zero, max_steps=args.steps,
-                              micro_batch_size=args.micro, global_batch_tokens=args.micro * args.accum * args.seq_len * workers,
-                              warmup_steps=2, checkpoint_every=10**6, peak_tflops=peak, lr=3e-4)
-            if not rows:
-                rows.append(("(a) bare PyTorch loop, 1 process", bare_loop(cfg, model_dir, shard_dir, args.gpu, args.warmup)))
-            rows.append((f"(b) Ray Train + DeepSpeed, {workers} worker(s)", ray_train(cfg, model_dir, shard_dir, args.warmup)))
+            for backend in args.backends.split(","):
+                cfg = TrainConfig(num_workers=workers, use_gpu=args.gpu, zero_stage=args.zero, max_steps=args.steps,
+                                  micro_batch_size=args.micro, backend=backend, warmup_steps=2, checkpoint_every=10**6,
+                                  global_batch_tokens=args.micro * args.accum * args.seq_len * workers,
+                                  peak_tflops=peak, lr=3e-4)
+                if not rows:
+                    rows.append(("(a) bare PyTorch loop, 1 process",
+                                 bare_loop(cfg, model_dir, shard_dir, args.gpu, args.warmup)))
+                rows.append((f"(b) Ray Train + {backend}, {workers} worker(s)",
+                             ray_train(cfg, model_dir, shard_dir, args.warmup)))
         if args.report_every_s is not None:  # the same run reporting to Ray Train at another pace
             cfg = cfg.model_copy(update={"report_every_s": args.report_every_s})
             rows.append((f"(c) as the last, report_every_s={args.report_every_s:g}",
                          ray_train(cfg, model_dir, shard_dir, args.warmup)))
-        report("training throughput per worker", rows[:2], "tokens/s/worker", 0.9)
-        report("wall-clock throughput per worker", rows[:2], "wall tokens/s/worker", 0.9)
-        for name, vals in rows[2:]:
+        measured = rows[:1 + len(args.workers.split(",")) * len(args.backends.split(","))]
+        report("training throughput per worker", measured, "tokens/s/worker", 0.9)
+        report("wall-clock throughput per worker", measured, "wall tokens/s/worker", 0.9)
+        for name, vals in measured[1:]:
+            print(f"  {name}: {vals['tokens/s/worker'] / rows[0][1]['tokens/s/worker']:.3f} in-step, "
+                  f"{vals['wall tokens/s/worker'] / rows[0][1]['wall tokens/s/worker']:.3f} wall, of the bare loop's")
+        for name, vals in rows[len(measured):]:
             print(f"{name}: {vals['tokens/s/worker']:.4g} tokens/s/worker in-step, "
                   f"{vals['wall tokens/s/worker']:.4g} wall = "
                   f"{vals['wall tokens/s/worker'] / rows[0][1]['wall tokens/s/worker']:.3f} of the bare loop's")

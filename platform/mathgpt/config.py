@@ -350,6 +350,10 @@ class TrainConfig(StrictModel):
         5.0, ge=0, description="Seconds between the metrics reports to Ray Train (its progress bar and result): "
         "each report waits for the controller, which takes one per health check (2 s), so reporting every short "
         "step would pace the run. Every step's metrics are in metrics.jsonl; checkpoints are always reported.")
+    staging_dir: str | None = Field(
+        None, description="Node-local folder where each worker writes a checkpoint before Ray Train uploads it, and "
+        "fetches one from object storage to resume (default: the system temp folder). Needs room for one checkpoint "
+        "per worker on the node; checked before each save.")
     keep_last: int = Field(2, ge=2, description="Checkpoints kept (at least 2: one to fall back to when the newest is corrupt).")
     max_failures: int = Field(2, ge=-1, description="Worker restarts from the last checkpoint (-1: unlimited).")
     peak_tflops: float = Field(989.0, gt=0, description="Device peak TFLOP/s for MFU (H100 bf16 dense: 989).")

@@ -90,14 +90,15 @@ def test_resume_continues_at_the_next_step_with_the_same_data(straight, shards, 
     """Stopped after the step-4 checkpoint, then resumed: the same losses as the uninterrupted run. Before the
     resume Ray Train is made to forget that checkpoint (a worker can die after uploading a checkpoint but before
     the controller registers it; the ZeRO-3 fault test below hit this): it is found on storage."""
-    resumed = tmp_path / "resumed"
+    resumed, staging = tmp_path / "resumed", tmp_path / "staging"
+    cfg = _cfg(max_steps=6, max_failures=0, backend=backend, staging_dir=str(staging))  # M10: staged there
     with pytest.raises(StageError):  # no retries
-        run_training(_cfg(max_steps=6, max_failures=0, backend=backend), "train_cpt", shards, str(resumed), tiny_model,
-                     fail_at_step=4)
+        run_training(cfg, "train_cpt", shards, str(resumed), tiny_model, fail_at_step=4)
     assert [m["step"] for m in read_metrics(str(resumed))] == [1, 2, 3, 4]
     (resumed / "ray" / "train_cpt" / "checkpoint_manager_snapshot.json").unlink()
     capfd.readouterr()
-    run_training(_cfg(max_steps=6, max_failures=0, backend=backend), "train_cpt", shards, str(resumed), tiny_model)
+    run_training(cfg, "train_cpt", shards, str(resumed), tiny_model)
+    assert staging.is_dir() and not list(staging.iterdir())  # every staged checkpoint removed once uploaded
     assert _said(capfd, "found a complete one on storage")
     assert [m["step"] for m in read_metrics(str(resumed))] == [1, 2, 3, 4, 5, 6]
     a = {m["step"]: m["loss"] for m in read_metrics(str(straight[0]))}

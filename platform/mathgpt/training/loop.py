@@ -36,21 +36,28 @@ from mathgpt.training.flops import flops_per_token, mfu
 from mathgpt.training.handoff import LoopConfig
 from mathgpt.training.metrics import MetricsSink
 from mathgpt.training.rng import load_rng, save_rng
+from mathgpt.training.staging import checkpoint_estimate, staged
 
 
-def _micro_batches(shard: Any, micro: int, pad_id: int) -> Iterator[dict[str, Any]]:
-    """Endless micro batches over the worker's shard, epoch after epoch, in a fixed order."""
+def _micro_batches(shard: Any, micro: int, pad_id: int, skip: int = 0) -> Iterator[dict[str, Any]]:
+    """Endless micro batches over the worker's shard, epoch after epoch, in a fixed order, less the first `skip`
+    (those a resumed run has already trained on: read, never collated)."""
     while True:
         for batch in shard.iter_batches(batch_size=micro, batch_format="numpy", drop_last=True):
+            if skip:
+                skip -= 1
+                continue
             yield collate(batch, pad_id)
 
 
-def _save(backend: TrainBackend, step: int, tokens_seen: int, rank: int, metrics: dict[str, Any]) -> None:
-    """Save the backend's shards + trainer state, write the completion marker last, report to Ray Train."""
+def _save(backend: TrainBackend, step: int, tokens_seen: int, rank: int, metrics: dict[str, Any],
+          staging_dir: str | None, need: int) -> int:
+    """Save the backend's shards + trainer state in a staging folder with `need` bytes free, write the completion
+    marker last, report to Ray Train (which uploads it). Returns the bytes this rank wrote."""
     import torch.distributed as dist
     import ray.train
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with staged(staging_dir, "mathgpt-ckpt-", need, f"rank {rank}'s checkpoint at step {step}") as tmp:
         backend.save(tmp)
         save_rng(str(Path(tmp, f"rng-rank{rank}.pt")))
         if rank == 0:
@@ -62,6 +69,7 @@ def _save(backend: TrainBackend, step: int, tokens_seen: int, rank: int, metrics
         if rank == 0:
             write_marker(tmp, {k: v for f, _ in gathered for k, v in f.items()}, step, _agreed(gathered))
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+        return sum(files.values())
 
 
 def _agreed(gathered: list[tuple[dict[str, int], dict[str, str]]]) -> dict[str, str]:
@@ -73,7 +81,7 @@ def _agreed(gathered: list[tuple[dict[str, int], dict[str, str]]]) -> dict[str, 
     return {rel: digests.pop() for rel, digests in seen.items() if len(digests) == 1}
 
 
-def _restore(backend: TrainBackend, rank: int, checkpoint_root: str | None) -> tuple[int, int]:
+def _restore(backend: TrainBackend, rank: int, checkpoint_root: str | None, staging_dir: str | None) -> tuple[int, int]:
     """(step, tokens seen) from the newest complete, intact checkpoint, or (0, 0) on a fresh run.
 
     Ray Train hands back the newest checkpoint its controller registered. A worker that dies right after
@@ -92,7 +100,7 @@ def _restore(backend: TrainBackend, rank: int, checkpoint_root: str | None) -> t
         root = str(Path(ckpt.path).parent)  # local or mounted storage: the registered one's siblings
     world = dist.get_world_size()
     for source in complete_checkpoints(root) if root else []:
-        with _local_copy(source) as local:
+        with _local_copy(source, staging_dir) as local:
             verdicts: list[Any] = [None] * world
             dist.all_gather_object(verdicts, corrupt_file(local, rank, world))
             problem = next((v for v in verdicts if v), None)
@@ -109,12 +117,12 @@ def _restore(backend: TrainBackend, rank: int, checkpoint_root: str | None) -> t
 
 
 @contextmanager
-def _local_copy(source: str) -> Iterator[str]:
-    """A checkpoint on this node's disk: itself when local or mounted, else downloaded to a temp dir."""
+def _local_copy(source: str, staging_dir: str | None) -> Iterator[str]:
+    """A checkpoint on this node's disk: itself when local or mounted, else downloaded to the staging folder."""
     if not is_uri(source):
         yield source
         return
-    with tempfile.TemporaryDirectory(prefix="mathgpt-restore-") as local:
+    with staged(staging_dir, "mathgpt-restore-", sum(tree(source).values()), f"fetching {source}") as local:
         fetch_dir(source, local)
         yield local
 
@@ -133,15 +141,16 @@ def _load(backend: TrainBackend, rank: int, local: str, source: str) -> tuple[in
     return int(state["step"]), int(state.get("tokens_seen", 0))
 
 
-def _export(backend: TrainBackend, rank: int, export_dir: str, tokenizer_path: str) -> None:
+def _export(backend: TrainBackend, rank: int, export_dir: str, tokenizer_path: str, staging_dir: str | None) -> None:
     """Publish a Hugging Face model folder (sharded weights gathered) that transformers and vLLM load.
 
     Rank 0 writes it on its own disk, then publishes it to export_dir (local or object storage), marker last.
     """
     state = backend.full_state_dict(rank)  # collective: every rank calls it
     if rank == 0:
-        # a local export is written beside its destination and renamed into place; one for a bucket, in /tmp
-        parent = None if is_uri(export_dir) else os.path.dirname(export_dir)
+        # a local export is written beside its destination and renamed into place; one for a bucket, in the
+        # staging folder
+        parent = staging_dir if is_uri(export_dir) else os.path.dirname(export_dir)
         if parent:
             os.makedirs(parent, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix=".mathgpt-export-", dir=parent)
@@ -228,11 +237,11 @@ def train_loop_per_worker(payload: dict[str, Any]) -> None:
     if cfg.compile:
         print(f"[train] rank {rank}: model compiled with torch.compile ({backend.compile()})", flush=True)
     _record_placement(rank, world, config.workers_path)
-    step, tokens_seen = _restore(backend, rank, config.checkpoint_root)
+    step, tokens_seen = _restore(backend, rank, config.checkpoint_root, cfg.staging_dir)
     micro, accum, _ = batch_geometry(cfg, world, seq_len)
-    batches = _micro_batches(ray.train.get_dataset_shard("train"), micro, _pad_id(model_path))
-    for _ in range(step * accum):  # the same data order as an uninterrupted run
-        next(batches)
+    # the same data order as an uninterrupted run: the batches before `step` are skipped
+    batches = _micro_batches(ray.train.get_dataset_shard("train"), micro, _pad_id(model_path), skip=step * accum)
+    checkpoint_bytes = checkpoint_estimate(n_params, world)  # then what the last one took
     phases["restore"] = time.perf_counter()
     sink = MetricsSink(config.metrics_path, config.tensorboard_dir, resumed_at=step) if rank == 0 else None
     fail_at = config.fail_at_step
@@ -263,7 +272,7 @@ def train_loop_per_worker(payload: dict[str, Any]) -> None:
         if step % cfg.checkpoint_every == 0 or step == cfg.max_steps:
             if sink is not None:
                 sink.flush()  # the metrics up to a checkpoint are on storage before it
-            _save(backend, step, tokens_seen, rank, metrics)
+            checkpoint_bytes = _save(backend, step, tokens_seen, rank, metrics, cfg.staging_dir, checkpoint_bytes)
         elif _report_due(last_report, cfg.report_every_s, world, backend.device):
             ray.train.report(metrics)
             last_report = time.monotonic()
@@ -272,4 +281,4 @@ def train_loop_per_worker(payload: dict[str, Any]) -> None:
             os._exit(1)
     if sink is not None:
         sink.close()
-    _export(backend, rank, config.export_dir, config.tokenizer_path)
+    _export(backend, rank, config.export_dir, config.tokenizer_path, cfg.staging_dir)
