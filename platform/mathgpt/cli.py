@@ -115,7 +115,7 @@ def cmd_lab_run(args: argparse.Namespace) -> None:
     from mathgpt.lab.report import markdown
 
     _init(load_recipe(RECIPES / "common.yaml"))
-    result = run_grid(args.out, args.seeds, args.quick, tuple(args.cells or CELLS))
+    result = run_grid(args.out, args.seeds, args.quick, tuple(args.cells or CELLS), _overrides(args.set or []))
     print(markdown(result))
 
 
@@ -288,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--quick", action="store_true",
                       help="every training cut to 150k tokens, 20 held-out problems a level")
     grid.add_argument("--cells", nargs="*", help="a subset of the cells (default: all)")
+    grid.add_argument("--set", action="append",
+                      help="override a key of every cell's recipe: a.b.c=value (recorded in grid.json and the report)")
     grid.set_defaults(fn=cmd_lab_run)
     base = lab.add_parser("base", help="rebuild the committed lab base model (builtin:lab-base) from its recipe")
     base.add_argument("--work", default="runs/lab-base", help="run directory of the pretraining (reused if complete)")

@@ -44,9 +44,11 @@ QUICK = {"mixing.total_tokens": 150_000, "training.cpt.max_steps": 146, "trainin
          "synthesis.shard_size": 300}
 
 
-def _recipe(name: str, run_dir: str, quick: bool, extra: dict[str, Any] | None = None) -> Recipe:
-    overrides = {**(QUICK if quick else {}), "run_dir": run_dir, **(extra or {})}
-    return load_recipe(RECIPES / f"{name}.yaml", overrides)
+def _recipe(name: str, run_dir: str, quick: bool, extra: dict[str, Any] | None = None,
+            overrides: dict[str, Any] | None = None) -> Recipe:
+    """A lab recipe: --quick's budgets, then the user's --set overrides, then what the runner sets per cell."""
+    return load_recipe(RECIPES / f"{name}.yaml",
+                       {**(QUICK if quick else {}), **(overrides or {}), "run_dir": run_dir, **(extra or {})})
 
 
 def _run(recipe: Recipe) -> None:
@@ -67,7 +69,8 @@ def _link(target: str, link: str) -> None:
     os.symlink(target, link)
 
 
-def cell_recipe(cell: str, out: str, seed: int, base_model: str, quick: bool) -> Recipe:
+def cell_recipe(cell: str, out: str, seed: int, base_model: str, quick: bool,
+                overrides: dict[str, Any] | None = None) -> Recipe:
     """A cell's recipe for one seed: its run directory, the seed of its mixture and training, the base model."""
     run_dir = join(out, f"seed-{seed}", cell)
     extra: dict[str, Any] = {"name": f"lab-{cell}-seed{seed}", "mixing.seed": seed, "training.cpt.seed": seed,
@@ -75,11 +78,13 @@ def cell_recipe(cell: str, out: str, seed: int, base_model: str, quick: bool) ->
                              "mixing.tokenized_dir": join(out, "shared", "tokenized")}
     if cell == "sft":
         extra["training.sft.model"] = join(out, f"seed-{seed}", "base", "train_cpt", "model")
-    return _recipe(cell, run_dir, quick, extra)
+    return _recipe(cell, run_dir, quick, extra, overrides)
 
 
-def run_grid(out: str, seeds: int = 3, quick: bool = False, cells: tuple[str, ...] = CELLS) -> dict[str, Any]:
-    """Run every cell for every seed (complete work is skipped), then write the report."""
+def run_grid(out: str, seeds: int = 3, quick: bool = False, cells: tuple[str, ...] = CELLS,
+             overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run every cell for every seed (complete work is skipped), then write the report. `overrides` (dotted keys,
+    `mathgpt lab run --set`) apply to every cell alike and are recorded with the grid."""
     out = str(Path(out).resolve())
     unknown = sorted(set(cells) - set(CELLS))
     if unknown:
@@ -88,17 +93,18 @@ def run_grid(out: str, seeds: int = 3, quick: bool = False, cells: tuple[str, ..
         raise StageError("the sft cell starts from the base cell's CPT model: run base too")
     started = time.time()
     questions = heldout_questions()
-    shared = _recipe("common", join(out, "shared"), quick, {"stages": ["synthesize", "curate"]})
+    shared = _recipe("common", join(out, "shared"), quick, {"stages": ["synthesize", "curate"]}, overrides)
     _run(shared)
     for seed in range(seeds):
         for cell in (c for c in CELLS if c in cells):
-            recipe = cell_recipe(cell, out, seed, BASE_MODEL, quick)
+            recipe = cell_recipe(cell, out, seed, BASE_MODEL, quick, overrides)
             for stage in ("synthesis", "curate"):
                 _link(join(shared.resolved_run_dir, stage), join(recipe.resolved_run_dir, stage))
             _run(recipe)
             check_mixture(recipe, questions)
     wall = time.time() - started
-    write_text(json.dumps({"wall_s": wall, "seeds": seeds, "quick": quick, "cells": list(cells)}),
+    write_text(json.dumps({"wall_s": wall, "seeds": seeds, "quick": quick, "cells": list(cells),
+                           "overrides": overrides or {}}),
                join(out, "grid.json"))
     return write_report(out)
 
@@ -145,7 +151,9 @@ def write_report(out: str) -> dict[str, Any]:
     result = findings({name: scores(seeds) for name, seeds in per_run.items()})
     result["seeds_left_out"] = partial
     grid = join(out, "grid.json")
-    wall = json.loads(Path(grid).read_text())["wall_s"] if exists(grid) else None
+    settings = json.loads(Path(grid).read_text()) if exists(grid) else {}
+    wall = settings.get("wall_s")
+    result["overrides"] = settings.get("overrides") or {}
     checks = [json.loads(p.read_text()) for p in sorted(Path(out).glob("seed-*/*/heldout_check.json"))]
     base = json.loads((ARTIFACT / PROVENANCE).read_text())["heldout_check"]  # the base model's own mixture
     found = base["found"] + sum(len(v) for c in checks for v in c["found"].values())
@@ -164,7 +172,9 @@ def write_report(out: str) -> dict[str, Any]:
                 + ", ".join(f"{name} {n}" for name, n in distinct.items()) + ".")
     result["constant_answer"] = {"answer": top, "accuracy": share / 100, "distinct_answers": distinct}
     left = (f"Seeds {partial} are left out: some runs have not finished them.",) if partial else ()
-    write_text(markdown(result, wall, (note, chance, constant, *left)), join(out, "report.md"))
+    changed = (("Every cell ran with these overrides of its recipe (`--set`): "
+                + ", ".join(f"`{k}={v}`" for k, v in result["overrides"].items()) + "."),) if result["overrides"] else ()
+    write_text(markdown(result, wall, (*changed, note, chance, constant, *left)), join(out, "report.md"))
     write_text(json.dumps(result, indent=2, default=str), join(out, "report.json"))
     plot(result, join(out, "accuracy_by_level.png"))
     return result
