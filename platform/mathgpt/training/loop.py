@@ -61,8 +61,8 @@ def _save(backend: TrainBackend, step: int, tokens_seen: int, rank: int, metrics
         backend.save(tmp)
         save_rng(str(Path(tmp, f"rng-rank{rank}.pt")))
         if rank == 0:
-            Path(tmp, STATE).write_text(json.dumps({"step": step, "tokens_seen": tokens_seen,
-                                                           "backend": backend.name}))
+            state = {"step": step, "tokens_seen": tokens_seen, "backend": backend.name}
+            Path(tmp, STATE).write_text(json.dumps(state))
         files = tree(tmp)
         gathered: list[Any] = [None] * dist.get_world_size()
         dist.all_gather_object(gathered, (files, checksums(tmp, files)))
