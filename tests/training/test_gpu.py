@@ -35,7 +35,8 @@ def test_packed_documents_do_not_attend_across_boundaries_in_bf16(smollm2):
     torch.testing.assert_close(packed[60:100].float(), alone.float(), atol=0.1, rtol=0.05)
 
 
-def test_zero3_bf16_training_on_one_gpu_loss_drops_and_export_loads(ray_local, smollm2, tmp_path):
+@pytest.mark.parametrize("backend", ["deepspeed", "fsdp2"])
+def test_zero3_bf16_training_on_one_gpu_loss_drops_and_export_loads(ray_local, smollm2, tmp_path, backend):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from mathgpt.training.job import read_metrics, run_training
@@ -47,7 +48,7 @@ def test_zero3_bf16_training_on_one_gpu_loss_drops_and_export_loads(ray_local, s
     (tmp_path / "shards").mkdir()
     write_parquet(rows, str(tmp_path / "shards/shard-00000.parquet"), PACKED_SEQUENCE)
     cfg = TrainConfig(num_workers=1, use_gpu=True, zero_stage=3, precision="bf16", lr=1e-4, warmup_steps=1,
-                      max_steps=6, global_batch_tokens=4096, micro_batch_size=4, checkpoint_every=3)
+                      max_steps=6, global_batch_tokens=4096, micro_batch_size=4, checkpoint_every=3, backend=backend)
     run_training(cfg, "train_cpt", str(tmp_path / "shards"), str(tmp_path / "out"), smollm2)
     metrics = read_metrics(str(tmp_path / "out"))
     assert len(metrics) == 6 and metrics[-1]["loss"] < metrics[0]["loss"]
