@@ -8,21 +8,17 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SerializeAsAny, ValidationError,
+from pydantic import (AfterValidator, BeforeValidator, Field, SerializeAsAny, ValidationError,
                       model_validator)
 from typing_extensions import Annotated
 
 from mathgpt.errors import ConfigError
+from mathgpt.methods import MethodSettings, method_names, method_settings
+from mathgpt.strict import StrictModel
 
 STAGES = ("synthesize", "curate", "mix", "train_cpt", "train_sft", "evaluate", "serve")
 Stage = Literal["synthesize", "curate", "mix", "train_cpt", "train_sft", "evaluate", "serve"]
 OnError = Literal["fail", "quarantine"]
-
-
-class StrictModel(BaseModel):
-    """Base of every config: unknown keys are errors, assignments are validated."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
 
 # --------------------------------------------------------------------------- engines
@@ -160,17 +156,8 @@ class DocumentSource(StrictModel):
 
 
 # --------------------------------------------------------------------------- synthesis
-class MethodSettings(StrictModel):
-    """Base of a synthesis method's settings: each method's module (synthesis/<method>.py) subclasses it, with
-    `name` a Literal of the method's registered name (mathgpt.methods)."""
-
-    name: str = Field(..., description="The method's registered name.")
-
-
 def _method_settings(value: Any) -> Any:
     """A recipe's method entry as its method's own settings class, found by `name` in the method registry."""
-    from mathgpt.methods import method_names, method_settings
-
     if isinstance(value, MethodSettings) or not isinstance(value, dict):
         return value
     name = value.get("name")

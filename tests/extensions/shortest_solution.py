@@ -7,8 +7,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from mathgpt.config import MethodSettings, SamplingConfig
+from mathgpt.config import SamplingConfig
 from mathgpt.engines import make_request
+from mathgpt.methods import MethodSettings
 from mathgpt.synthesis.context import SynthesisContext, sample_id
 from mathgpt.synthesis.prompts import SOLVE_VERSION, solve_messages
 from mathgpt.synthesis.response_diversification import grade_row

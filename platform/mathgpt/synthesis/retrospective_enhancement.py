@@ -7,9 +7,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from mathgpt.config import MethodSettings, SamplingConfig
+from mathgpt.config import SamplingConfig
 from mathgpt.engines import derive_seed, make_request
 from mathgpt.grading import extract_answer, is_equivalent
+from mathgpt.methods import MethodSettings
 from mathgpt.synthesis.context import SynthesisContext, sample_id
 from mathgpt.synthesis.sample import make_sample
 from mathgpt.synthesis.text import split_steps
