@@ -41,8 +41,17 @@ def _busy(settings: ServingSettings) -> JSONResponse:
                   "retry later", "rate_limit_error", **{"Retry-After": str(math.ceil(settings.retry_after_s))})
 
 
+def _timeout_message(timeout: float) -> str:
+    return f"generation did not finish within request_timeout_s ({timeout:g} s)"
+
+
 def _timeout(timeout: float) -> JSONResponse:
-    return _error(504, f"generation did not finish within request_timeout_s ({timeout:g} s)", "timeout_error")
+    return _error(504, _timeout_message(timeout), "timeout_error")
+
+
+def _sse_error(message: str, kind: str) -> str:
+    """The event that ends a stream that has already begun (its status is sent): an error in OpenAI's shape."""
+    return f"data: {json.dumps({'error': {'message': message, 'type': kind, 'param': None, 'code': None}})}\n\n"
 
 
 async def read_body_within(request: Request, limit: int) -> bytes | None:
@@ -58,10 +67,15 @@ async def read_body_within(request: Request, limit: int) -> bytes | None:
     return bytes(body)
 
 
-async def _prepend(first: Any, rest: Any) -> Any:
-    """`first`, then the items of `rest`."""
+async def _until(first: Any, rest: Any, deadline: float) -> Any:
+    """`first`, then the items of `rest` while the event loop's clock is before `deadline`; asyncio.TimeoutError
+    once it passes, even while `rest` is waiting for its next item."""
     yield first
-    async for item in rest:
+    while True:
+        try:
+            item = await asyncio.wait_for(rest.__anext__(), max(0.0, deadline - asyncio.get_running_loop().time()))
+        except StopAsyncIteration:
+            return
         yield item
 
 
@@ -165,10 +179,11 @@ class Ingress:
             except StopAsyncIteration:
                 return None
 
+        deadline = asyncio.get_running_loop().time() + timeout  # the whole stream's, first piece included
         piece, refused = await self._within(first(), deltas, timeout)
         if refused:
             return refused
-        sse = self._sse(piece, deltas, req, chat)
+        sse = self._sse(piece, deltas, req, chat, deadline, timeout)
         weakref.finalize(sse, deltas.cancel)  # a client gone before the stream starts: its `finally` never runs
         return StreamingResponse(sse, media_type="text/event-stream")
 
@@ -221,7 +236,9 @@ class Ingress:
                 "usage": {"prompt_tokens": n_prompt, "completion_tokens": completion_tokens,
                           "total_tokens": n_prompt + completion_tokens}}
 
-    async def _sse(self, first: str | None, deltas: Any, req: Any, chat: bool) -> Any:
+    async def _sse(self, first: str | None, deltas: Any, req: Any, chat: bool, deadline: float, timeout: float) -> Any:
+        """The stream's events. One still generating at request_timeout_s ends with a `timeout_error` event and its
+        generation is cancelled, so that Serve's own limit (a plain-text 408, 30 s later) is never what ends it."""
         cid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
         kind = "chat.completion.chunk" if chat else "text_completion"
 
@@ -236,16 +253,18 @@ class Ingress:
                 yield f"data: {json.dumps({'id': cid, 'object': kind, 'created': created, 'model': req.model, 'choices': [{'index': 0, 'delta': {'role': 'assistant'}, 'finish_reason': None}]})}\n\n"
             finish = "stop"
             if first is not None:
-                async for delta in _prepend(first, deltas):
+                async for delta in _until(first, deltas, deadline):
                     if isinstance(delta, dict):  # the backend's last item: why generation ended
                         finish = delta.get("finish_reason") or "stop"
                     elif delta:
                         yield chunk(delta, None)
             yield chunk(None, finish)
             yield "data: [DONE]\n\n"
+        except asyncio.TimeoutError:
+            yield _sse_error(_timeout_message(timeout), "timeout_error")
         except Exception:  # noqa: BLE001 - the stream ends with an error event, not a trace
             log.exception("streaming failed")
-            yield f"data: {json.dumps({'error': {'message': 'internal error during generation', 'type': 'server_error'}})}\n\n"
+            yield _sse_error("internal error during generation", "server_error")
         finally:
             deltas.cancel()  # a client that went away: the replica stops generating (a no-op once finished)
 
