@@ -32,11 +32,11 @@ from mathgpt.io import write_parquet
 from mathgpt.mixing.pack import pack_documents
 from mathgpt.models import resolve_model
 from mathgpt.schemas import PACKED_SEQUENCE
+from mathgpt.training.backends.base import lr_scheduler, param_groups
 from mathgpt.training.batches import collate
 from mathgpt.training.deepspeed_config import batch_geometry
 from mathgpt.training.flops import flops_per_token, mfu
 from mathgpt.training.job import attention_implementation, read_metrics, run_training
-from mathgpt.training.schedule import lr_multiplier
 
 PRESETS = {  # hidden, layers, heads, kv heads, intermediate, vocab (None: the tokenizer's)
     "tiny": None,
@@ -85,11 +85,8 @@ def bare_loop(cfg: TrainConfig, model_dir: str, shard_dir: str, gpu: bool, warmu
     torch.manual_seed(cfg.seed)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32,
                                                  attn_implementation=attention_implementation(gpu)).to(device)
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=cfg.betas)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_multiplier(s, cfg))
+    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)
+    sched = lr_scheduler(opt, cfg)  # the backends' own groups and schedule
     table = pq.read_table(Path(shard_dir, "shard-00000.parquet")).to_pydict()
     seq_len = len(table["input_ids"][0])
     micro, accum, _ = batch_geometry(cfg, 1, seq_len)

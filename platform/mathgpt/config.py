@@ -163,14 +163,12 @@ def _method_settings(value: Any) -> Any:
     name = value.get("name")
     if name is None:
         raise ValueError(f"a synthesis method needs a name: one of {', '.join(method_names())}")
-    if name not in method_names():
-        raise ValueError(f"unknown synthesis method {name!r}; registered: {', '.join(method_names())}")
     try:
         return method_settings(name).model_validate(value)
+    except ConfigError as err:  # not a registered name
+        raise ValueError(str(err)) from None
     except ValidationError as err:
-        raise ValueError("; ".join(f"{'.'.join(str(p) for p in (name, *e['loc']))}: "
-                                   f"{'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}"
-                                   for e in err.errors())) from None
+        raise ValueError("; ".join(_error_line(e, (name,)) for e in err.errors())) from None
 
 
 MethodConfig = Annotated[SerializeAsAny[MethodSettings], BeforeValidator(_method_settings)]
@@ -489,12 +487,16 @@ class Recipe(StrictModel):
         return path if "://" in path else str(Path(path).resolve())
 
 
+def _error_line(error: Any, prefix: tuple[Any, ...] = ()) -> str:
+    """`key.path: what is wrong` for one pydantic error (`prefix` leads the path)."""
+    loc = ".".join(str(p) for p in (*prefix, *error["loc"])) or "<root>"
+    msg = "unknown key" if error["type"] == "extra_forbidden" else error["msg"].removeprefix("Value error, ")
+    return f"{loc}: {msg}"
+
+
 def _format_errors(source: str, err: ValidationError) -> str:
     lines = [f"{source}: invalid recipe ({err.error_count()} error(s))"]
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
-        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, ")
-        lines.append(f"  {loc}: {msg}")
+    lines += [f"  {_error_line(e)}" for e in err.errors()]
     return "\n".join(lines)
 
 

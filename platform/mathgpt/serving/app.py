@@ -31,8 +31,11 @@ api = FastAPI(title="MathGPT", docs_url=None, redoc_url=None, openapi_url=None)
 def _error(status: int, message: str, kind: str = "invalid_request_error", param: str | None = None,
            code: str | None = None, **headers: str) -> JSONResponse:
     """A JSON error in OpenAI's shape: {"error": {"message", "type", "param", "code"}}."""
-    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
-    return JSONResponse(body, status_code=status, headers=headers or None)
+    return JSONResponse(_error_body(message, kind, param, code), status_code=status, headers=headers or None)
+
+
+def _error_body(message: str, kind: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
 def _busy(settings: ServingSettings) -> JSONResponse:
@@ -51,7 +54,7 @@ def _timeout(timeout: float) -> JSONResponse:
 
 def _sse_error(message: str, kind: str) -> str:
     """The event that ends a stream that has already begun (its status is sent): an error in OpenAI's shape."""
-    return f"data: {json.dumps({'error': {'message': message, 'type': kind, 'param': None, 'code': None}})}\n\n"
+    return f"data: {json.dumps(_error_body(message, kind))}\n\n"
 
 
 async def read_body_within(request: Request, limit: int) -> bytes | None:
