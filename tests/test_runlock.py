@@ -32,3 +32,43 @@ def test_a_second_run_on_a_run_dir_fails_at_once_naming_the_holder(tmp_path):
         holder.wait()
     with hold_run_dir(str(run_dir)):  # the kernel dropped the killed holder's lock: nothing stale is left
         pass
+
+
+S3_HOLD = "import sys\nfrom mathgpt.s3lease import hold_s3\nwith hold_s3(sys.argv[1], {'pid': %s}, renew_s=0.2):\n" \
+          "    print('held', flush=True)\n    sys.stdin.read()\n"
+
+
+def test_an_s3_run_dir_is_locked_renewed_taken_over_once_its_holder_died_and_released():
+    """On s3:// the lock is a lease object (conditional writes on moto's S3 server): a second run fails at once
+    naming the holder while the holder renews it; once the holder is killed, the lease is taken over after its
+    TTL; a released lease is gone."""
+    from tests.objstore import new_bucket, s3_server
+
+    from mathgpt.s3lease import S3Lease
+
+    with s3_server():
+        run_dir = f"s3://{new_bucket()}/runs/demo"
+        holder = subprocess.Popen([sys.executable, "-c", S3_HOLD % "'holder'", f"{run_dir}/.lock"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "held"
+            recipe = load_recipe(ROOT / "recipes/demo.yaml", {"run_dir": run_dir})
+            start = time.monotonic()
+            with pytest.raises(StageError, match=r"runs/demo is in use by another run \(\{\"pid\": \"holder\"\}"):
+                run_pipeline(recipe)
+            assert time.monotonic() - start < 10
+            time.sleep(3)  # longer than the TTL below: only the holder's renewals keep its lease fresh
+            with pytest.raises(StageError, match="in use by another run"):
+                S3Lease(f"{run_dir}/.lock", {"pid": "second"}, ttl_s=1.5).acquire()
+        finally:
+            holder.kill()
+            holder.wait()
+        time.sleep(2.5)
+        lease = S3Lease(f"{run_dir}/.lock", {"pid": "third"}, ttl_s=1.5, renew_s=0.2)
+        lease.acquire()  # the dead holder's lease went stale: taken over
+        with pytest.raises(StageError, match=r"\"third\""):
+            S3Lease(f"{run_dir}/.lock", {"pid": "fourth"}, ttl_s=60).acquire()
+        lease.release()
+        with hold_run_dir(run_dir):  # released: the next run gets it at once, through the platform's own lock
+            pass
+        assert not lease.lost

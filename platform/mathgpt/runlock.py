@@ -14,10 +14,16 @@ from pathlib import Path
 from typing import Iterator
 
 from mathgpt.errors import StageError
-from mathgpt.io import is_uri
+from mathgpt.io import is_uri, join
 
 log = logging.getLogger(__name__)
 LOCK = ".lock"
+
+
+def _holder() -> dict[str, object]:
+    """Who holds the lock, as the second run's error shows it."""
+    return {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "command": " ".join(sys.argv)[:300]}
 
 
 @contextmanager
@@ -25,11 +31,19 @@ def hold_run_dir(run_dir: str) -> Iterator[None]:
     """Hold the run directory for the duration; a second run on it fails at once, naming the holder.
 
     Local and mounted directories use an fcntl lock (released by the kernel when the process dies, so a
-    killed run never leaves a stale lock). Object stores have no lock here: a warning says so.
+    killed run never leaves a stale lock). s3:// uses a lease object made with S3's conditional writes
+    (mathgpt.s3lease; a killed run's lease is taken over once it is no longer renewed). Other object stores
+    (gs://) are not locked: a warning says so.
     """
+    if run_dir.startswith("s3://"):
+        from mathgpt.s3lease import hold_s3
+
+        with hold_s3(join(run_dir, LOCK), _holder()):
+            yield
+        return
     if is_uri(run_dir):
-        log.warning("%s: run directories on object storage are not locked; do not start two runs on it at once",
-                    run_dir)
+        log.warning("%s: run directories on %s are not locked (only local, mounted and s3:// ones are); do not "
+                    "start two runs on it at once", run_dir, run_dir.split("://")[0] + "://")
         yield
         return
     path = Path(run_dir, LOCK)
@@ -44,8 +58,7 @@ def hold_run_dir(run_dir: str) -> Iterator[None]:
                              f"this run another run_dir") from None
         handle.seek(0)
         handle.truncate()
-        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime(
-            "%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(sys.argv)[:300]}))
+        handle.write(json.dumps(_holder()))
         handle.flush()
         try:
             yield
