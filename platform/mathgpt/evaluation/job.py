@@ -110,7 +110,7 @@ def run_evaluation(cfg: EvaluationConfig, model_path: str, out_dir: str, name: s
             with shared_engines([(cfg.engine, model_path)], "evaluate"):  # a no-op unless engine.shared
                 rows = collect_exactly_once(
                     requests, lambda ds: generate(ds, cfg.engine, model_path, chat=mode == "chat").map(grade_prediction),
-                    cfg.engine.max_pipeline_restarts)
+                    cfg.engine.max_pipeline_restarts, block_rows=cfg.engine.batch_size)
             _check_errors(rows)
             for bench in pending:
                 preds = sorted((_prediction_row(r) for r in rows if r["benchmark"] == bench),

@@ -83,9 +83,10 @@ class SynthesisContext:
             return ds.map(_safe(postprocess)) if postprocess is not None else ds
 
         if self.rounds is not None:
-            rows = self.rounds.submit(Call(requests, (role, postprocess), pipeline, cfg.max_pipeline_restarts))
+            rows = self.rounds.submit(Call(requests, (role, postprocess), pipeline, cfg.max_pipeline_restarts,
+                                           cfg.batch_size))
         else:
-            rows = collect_exactly_once(requests, pipeline, cfg.max_pipeline_restarts)
+            rows = collect_exactly_once(requests, pipeline, cfg.max_pipeline_restarts, block_rows=cfg.batch_size)
         self.counts.requested += len(requests)
         ok = []
         for row in rows:

@@ -31,6 +31,7 @@ class Call:
     group: tuple[Any, ...]  # calls with the same group share a pipeline
     pipeline: Pipeline
     max_restarts: int
+    block_rows: int | None = None  # the engine's batch size (collect.request_dataset)
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     result: list[dict[str, Any]] | None = None
     error: BaseException | None = None
@@ -114,7 +115,8 @@ class RoundCoordinator:
             if len(call.rows) == len(call.requests):
                 self._finish(call, result=[call.rows[r["request_id"]] for r in call.requests])
 
-        collect_exactly_once(requests, calls[0].pipeline, calls[0].max_restarts, on_row=on_row, keep=False)
+        collect_exactly_once(requests, calls[0].pipeline, calls[0].max_restarts, on_row=on_row, keep=False,
+                             block_rows=calls[0].block_rows)
 
     def _finish(self, call: Call, result: list[dict[str, Any]] | None = None, error: BaseException | None = None) -> None:
         with self._cond:
