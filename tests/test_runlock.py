@@ -69,6 +69,7 @@ def test_an_s3_run_dir_is_locked_renewed_taken_over_once_its_holder_died_and_rel
         with pytest.raises(StageError, match=r"\"third\""):
             S3Lease(f"{run_dir}/.lock", {"pid": "fourth"}, ttl_s=60).acquire()
         lease.release()
+        assert S3Lease(f"{run_dir}/.lock", {"pid": "fifth"})._take_over() is False  # gone: acquire creates again
         with hold_run_dir(run_dir):  # released: the next run gets it at once, through the platform's own lock
             pass
         assert not lease.lost

@@ -63,17 +63,26 @@ class S3Lease:
 
     def acquire(self) -> None:
         """Create the lock, or take over a stale one; StageError naming the holder if a live run has it."""
-        try:
-            self.etag = self._put(IfNoneMatch="*")
-        except Exception as err:  # noqa: BLE001 - botocore's ClientError, without importing botocore here
-            if not _conflict(err):
-                raise
-            self._take_over()
+        for _ in range(3):  # a lock released between our create and our read: create again
+            try:
+                self.etag = self._put(IfNoneMatch="*")
+                break
+            except Exception as err:  # noqa: BLE001 - botocore's ClientError, without importing botocore here
+                if not _conflict(err):
+                    raise
+            if self._take_over():
+                break
+        else:
+            raise StageError(f"{self.uri}: the lock kept changing hands; try again")
         self._thread = threading.Thread(target=self._renew, name="mathgpt-s3-lease", daemon=True)
         self._thread.start()
 
-    def _take_over(self) -> None:
-        current = self.s3.get_object(Bucket=self.bucket, Key=self.key)
+    def _take_over(self) -> bool:
+        """Take over a stale lock (True), find it gone (False), or raise naming its live holder."""
+        try:
+            current = self.s3.get_object(Bucket=self.bucket, Key=self.key)
+        except self.s3.exceptions.NoSuchKey:
+            return False
         holder = current["Body"].read().decode(errors="replace").strip() or "unknown"
         now = parsedate_to_datetime(current["ResponseMetadata"]["HTTPHeaders"]["date"])
         age = (now - current["LastModified"]).total_seconds()
@@ -88,6 +97,7 @@ class S3Lease:
                 raise StageError(f"{self.uri}: another run took over the stale lock first; "
                                  f"give this run another run_dir") from None
             raise
+        return True
 
     def _renew(self) -> None:
         while not self._stop.wait(self.renew_s):
