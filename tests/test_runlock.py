@@ -73,3 +73,24 @@ def test_an_s3_run_dir_is_locked_renewed_taken_over_once_its_holder_died_and_rel
         with hold_run_dir(run_dir):  # released: the next run gets it at once, through the platform's own lock
             pass
         assert not lease.lost
+
+
+def test_a_killed_run_on_this_host_leaves_an_s3_lock_that_the_next_run_takes_at_once():
+    """A driver killed and resumed on the same machine (the usual case) need not wait out the lease's TTL: its
+    lock names this host and a pid that is gone."""
+    from tests.objstore import new_bucket, s3_server
+
+    with s3_server():
+        run_dir = f"s3://{new_bucket()}/runs/demo"
+        holder = subprocess.Popen([sys.executable, "-c", HOLD, run_dir], stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "held"
+            with pytest.raises(StageError, match=rf"in use by another run \(.*\"pid\": {holder.pid}"):
+                with hold_run_dir(run_dir):
+                    pass
+        finally:
+            holder.kill()
+            holder.wait()
+        start = time.monotonic()
+        with hold_run_dir(run_dir):
+            assert time.monotonic() - start < 10

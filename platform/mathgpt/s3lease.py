@@ -6,8 +6,9 @@ only if it is absent, and with `If-Match: <etag>` replaces it only if it is stil
 - acquire: create `<run_dir>/.lock` (holder, host, pid, command) if absent; if present, it names its holder.
 - renew: a daemon thread rewrites it every `renew_s` (If-Match its own version). A killed run stops renewing.
 - take over: a lock not renewed for `ttl_s` (by the store's own clock: the object's Last-Modified against the
-  response's Date, so that no two machines' clocks are compared) belongs to a dead run; it is replaced
-  If-Match the stale version, so that of two runs taking it over at once one wins.
+  response's Date, so that no two machines' clocks are compared) belongs to a dead run, as does one whose
+  holder ran on this host under a pid that is gone (a killed driver resumed on its machine: no wait); it is
+  replaced If-Match the stale version, so that of two runs taking it over at once one wins.
 - release: delete it If-Match its own version.
 
 boto3 reads the endpoint (`AWS_ENDPOINT_URL`, an S3-compatible server) and credentials from the environment, as
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import threading
 from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
@@ -40,6 +43,21 @@ def _split(uri: str) -> tuple[str, str]:
 def _conflict(err: Exception) -> bool:
     code = str(getattr(err, "response", {}).get("Error", {}).get("Code", ""))
     return code in _CONFLICT
+
+
+def _dead_here(holder: str) -> bool:
+    """The holder ran on this host and its process is gone (a killed driver, resumed on the same machine): its
+    lease need not be waited out. A holder elsewhere, or a pid in use again, counts as alive."""
+    try:
+        info = json.loads(holder)
+        if info.get("host") != socket.gethostname() or not isinstance(info.get("pid"), int):
+            return False
+        os.kill(info["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, AttributeError, PermissionError):
+        return False
+    return False
 
 
 class S3Lease:
@@ -86,10 +104,11 @@ class S3Lease:
         holder = current["Body"].read().decode(errors="replace").strip() or "unknown"
         now = parsedate_to_datetime(current["ResponseMetadata"]["HTTPHeaders"]["date"])
         age = (now - current["LastModified"]).total_seconds()
-        if age < self.ttl_s:
+        if age < self.ttl_s and not _dead_here(holder):
             raise StageError(f"{self.uri.rsplit('/', 1)[0]} is in use by another run ({holder}; renewed {age:.0f} s "
-                             f"ago); wait for it to finish, or give this run another run_dir")
-        log.warning("%s: taking over a lock not renewed for %.0f s (its run died): %s", self.uri, age, holder)
+                             f"ago); wait for it to finish, or give this run another run_dir (a lock not renewed "
+                             f"for {self.ttl_s:.0f} s is taken over)")
+        log.warning("%s: taking over the lock of a run that died (renewed %.0f s ago): %s", self.uri, age, holder)
         try:
             self.etag = self._put(IfMatch=current["ETag"])
         except Exception as err:  # noqa: BLE001
