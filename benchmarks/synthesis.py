@@ -98,7 +98,7 @@ def bare(requests: list[dict[str, Any]], cfg: EngineConfig, path: str) -> dict[s
             subprocess.run([sys.executable, __file__, "--bare-child", job_file], check=True)
         with open(out_file) as f:
             tokens = json.load(f)
-    return {"rows": len(tokens), "seconds": t["s"], "rows/s": len(tokens) / t["s"], "tokens/s": sum(tokens) / t["s"]}
+    return throughput([{"n_completion_tokens": n} for n in tokens], t["s"])
 
 
 def _bare_child(job_file: str) -> None:

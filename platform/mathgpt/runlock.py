@@ -26,6 +26,12 @@ def _holder() -> dict[str, object]:
             "command": " ".join(sys.argv)[:300]}
 
 
+def in_use(run_dir: str, holder: str, detail: str = "", then: str = "") -> StageError:
+    """The error a second run gets: the run directory, its holder (and `detail`), the ways forward."""
+    return StageError(f"{run_dir} is in use by another run ({holder}{detail}); wait for it to finish, or give "
+                      f"this run another run_dir{then}")
+
+
 @contextmanager
 def hold_run_dir(run_dir: str) -> Iterator[None]:
     """Hold the run directory for the duration; a second run on it fails at once, naming the holder.
@@ -54,8 +60,7 @@ def hold_run_dir(run_dir: str) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
-            raise StageError(f"{run_dir} is in use by another run ({holder}); wait for it to finish, or give "
-                             f"this run another run_dir") from None
+            raise in_use(run_dir, holder) from None
         handle.seek(0)
         handle.truncate()
         handle.write(json.dumps(_holder()))

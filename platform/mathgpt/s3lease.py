@@ -27,6 +27,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Iterator
 
 from mathgpt.errors import StageError
+from mathgpt.runlock import in_use
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +106,8 @@ class S3Lease:
         now = parsedate_to_datetime(current["ResponseMetadata"]["HTTPHeaders"]["date"])
         age = (now - current["LastModified"]).total_seconds()
         if age < self.ttl_s and not _dead_here(holder):
-            raise StageError(f"{self.uri.rsplit('/', 1)[0]} is in use by another run ({holder}; renewed {age:.0f} s "
-                             f"ago); wait for it to finish, or give this run another run_dir (a lock not renewed "
-                             f"for {self.ttl_s:.0f} s is taken over)")
+            raise in_use(self.uri.rsplit("/", 1)[0], holder, f"; renewed {age:.0f} s ago",
+                         f" (a lock not renewed for {self.ttl_s:.0f} s is taken over)")
         log.warning("%s: taking over the lock of a run that died (renewed %.0f s ago): %s", self.uri, age, holder)
         try:
             self.etag = self._put(IfMatch=current["ETag"])
