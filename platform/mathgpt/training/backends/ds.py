@@ -13,6 +13,19 @@ from mathgpt.training.deepspeed_config import build_deepspeed_config
 TAG = "ds"  # the checkpoint's subfolder
 
 
+def skip_shm_comm_build() -> None:
+    """Keep DeepSpeed's CPU backend from JIT-compiling its shared-memory all-reduce op.
+
+    Its TorchBackend builds `deepspeed_shm_comm` on first use (31 s on this project's 2 cores, again whenever the
+    venv's path changes), yet only calls it from `inference_all_reduce` (tensor-parallel inference); training's
+    all_reduce, reduce_scatter and all_gather go through torch.distributed (gloo) with or without it. DeepSpeed
+    reads the op's compatibility from one cached dict (`deepspeed.ops.__compatible_ops__`), so marking it off there
+    makes `build_shm_op` return None, its own path for machines without the op."""
+    import deepspeed.ops
+
+    deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
+
+
 class DeepSpeedBackend:
     name = "deepspeed"
 
@@ -25,6 +38,8 @@ class DeepSpeedBackend:
         import deepspeed
         import torch
 
+        if not self.on_gpu:
+            skip_shm_comm_build()
         groups = param_groups(model, cfg.weight_decay)
         optimizer = None if cfg.offload else torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
         self.engine, _, _, self.scheduler = deepspeed.initialize(
