@@ -150,6 +150,8 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=4, help="samples per problem")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-concurrent-batches", type=int, default=None,
+                        help="vllm: batches in flight per engine actor (default: ray.data.llm's, 8)")
     parser.add_argument("--shards", type=int, default=8,
                         help="then the synthesis job on the same requests in this many shards (0: skip)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of (a), (b) and (c), in turn; medians reported")
@@ -162,6 +164,7 @@ def main() -> None:
     requests = build_requests(args.problems, args.k, args.max_tokens)
     accelerator = args.accelerator if args.accelerator != "auto" else ("gpu" if _has_gpu() else "cpu")
     cfg = EngineConfig(type=args.engine, model=args.model, batch_size=args.batch_size, concurrency=1,
+                       max_concurrent_batches=args.max_concurrent_batches,
                        accelerator=accelerator, engine_kwargs={"enforce_eager": True} if args.engine == "vllm" else {})
     path = resolve_model(args.model)
     start_ray()

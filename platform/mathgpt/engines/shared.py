@@ -47,7 +47,7 @@ def _deployment(cfg: EngineConfig, model_path: str) -> Any:
         from mathgpt.engines.vllm import replica_resources, vllm_engine_kwargs
 
         return serve.deployment(VLLMModel, name=DEPLOYMENT).options(
-            max_ongoing_requests=16 * cfg.batch_size, ray_actor_options=replica_resources(cfg), **scaling,
+            max_ongoing_requests=max(16, cfg.max_concurrent_batches or 0) * cfg.batch_size, ray_actor_options=replica_resources(cfg), **scaling,
         ).bind(model_path, cfg.max_model_len, vllm_engine_kwargs(cfg))
     actor = {"num_cpus": cfg.num_cpus, **({"num_gpus": cfg.hf_gpus} if cfg.hf_gpus else {})}
     return serve.deployment(HFModel, name=DEPLOYMENT).options(
@@ -178,6 +178,8 @@ def build_shared_processor(cfg: EngineConfig, model_path: str) -> Any:
     app = _LIVE.get(engine_key(cfg, model_path))
     if app is None:
         raise RuntimeError(f"shared engine {cfg.model!r} is not deployed: run it inside `shared_engines(...)`")
+    from mathgpt.engines.vllm import concurrency_kwargs
+
     config = ServeDeploymentProcessorConfig(deployment_name=DEPLOYMENT, app_name=app, batch_size=cfg.batch_size,
-                                            concurrency=cfg.concurrency, should_continue_on_error=True)
+                                            concurrency=cfg.concurrency, should_continue_on_error=True, **concurrency_kwargs(cfg))
     return build_processor(config, preprocess=_preprocess, postprocess=_postprocess)

@@ -89,6 +89,11 @@ def _postprocess(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def concurrency_kwargs(cfg: EngineConfig) -> dict[str, int]:
+    """A ray.data.llm processor's `max_concurrent_batches` when the config sets one; else ray.data.llm's own (8)."""
+    return {} if cfg.max_concurrent_batches is None else {"max_concurrent_batches": cfg.max_concurrent_batches}
+
+
 def build_vllm_processor(cfg: EngineConfig, model_path: str, chat: bool) -> Any:
     """A ray.data.llm Processor running vLLM engine actors (fixed or autoscaling concurrency) on CPU or GPU."""
     require_vllm(cfg)
@@ -98,7 +103,7 @@ def build_vllm_processor(cfg: EngineConfig, model_path: str, chat: bool) -> Any:
     config = vLLMEngineProcessorConfig(
         model_source=model_path if is_uri(model_path) else resolve_model(model_path),  # Ray fetches a URI per node
         engine_kwargs={"max_model_len": cfg.max_model_len, **vllm_engine_kwargs(cfg)},
-        batch_size=cfg.batch_size, concurrency=cfg.concurrency,
+        batch_size=cfg.batch_size, concurrency=cfg.concurrency, **concurrency_kwargs(cfg),
         placement_group_config={"bundle_per_worker": worker_bundle(cfg)},
         chat_template_stage={"enabled": chat, **light},
         # vLLM tokenizes a text prompt in the engine's own front end and returns the decoded text anyway: separate
