@@ -54,8 +54,9 @@ def test_openai_client_completions_and_streamed_chat(server):
 
 
 def test_openai_compatibility_content_parts_max_completion_tokens_length_and_404(server):
-    """Issue 16: content as a list of text parts, max_completion_tokens honoured, finish_reason "length" when the
-    cap ends generation (streamed too), an unknown model 404 model_not_found in OpenAI's error shape."""
+    """Issue 16: content as a list of text parts, the developer role read as system, max_completion_tokens
+    honoured, finish_reason "length" when the cap ends generation (streamed too), an unknown model 404
+    model_not_found in OpenAI's error shape."""
     import openai
     from openai import OpenAI
 
@@ -66,6 +67,11 @@ def test_openai_compatibility_content_parts_max_completion_tokens_length_and_404
     joined = client.chat.completions.create(model="mathgpt", max_tokens=3, temperature=0,
                                             messages=[{"role": "user", "content": "Once upon a time"}])
     assert chat.choices[0].message.content == joined.choices[0].message.content  # the parts, joined
+    as_system, as_developer = [client.chat.completions.create(
+        model="mathgpt", max_tokens=3, temperature=0,
+        messages=[{"role": role, "content": "Answer briefly."}, {"role": "user", "content": "Once upon a time"}])
+        for role in ("system", "developer")]  # audit L4: the developer role was a 400
+    assert as_developer.choices[0].message.content == as_system.choices[0].message.content
     assert chat.usage.completion_tokens == 3 and chat.choices[0].finish_reason == "length"
     out = client.completions.create(model="mathgpt", prompt="Once upon a time", max_tokens=200, temperature=0,
                                     extra_body={"max_completion_tokens": 2})  # the newer name wins

@@ -31,8 +31,13 @@ class Message(BaseModel):
     """One chat message."""
 
     model_config = ConfigDict(extra="ignore")
-    role: Literal["system", "user", "assistant"]
+    role: Literal["system", "developer", "user", "assistant"]
     content: Union[str, list[TextPart]]
+
+    @field_validator("role")
+    @classmethod
+    def _developer_is_system(cls, value: str) -> str:
+        return "system" if value == "developer" else value  # OpenAI's newer name for the system instructions
 
     @field_validator("content")
     @classmethod
