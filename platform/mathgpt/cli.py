@@ -111,11 +111,13 @@ def cmd_lab_world(args: argparse.Namespace) -> None:
 
 def cmd_lab_run(args: argparse.Namespace) -> None:
     from mathgpt.config import load_recipe
-    from mathgpt.lab.grid import CELLS, RECIPES, run_grid
+    from mathgpt.lab.grid import CELLS, RECIPES, run_grid, variant
     from mathgpt.lab.report import markdown
 
+    variant(args.variant)  # an unknown name stops here, before Ray starts
     _init(load_recipe(RECIPES / "common.yaml"))
-    result = run_grid(args.out, args.seeds, args.quick, tuple(args.cells or CELLS), _overrides(args.set or []))
+    result = run_grid(args.out, args.seeds, args.quick, tuple(args.cells or CELLS), _overrides(args.set or []),
+                      args.variant)
     print(markdown(result))
 
 
@@ -290,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--cells", nargs="*", help="a subset of the cells (default: all)")
     grid.add_argument("--set", action="append",
                       help="override a key of every cell's recipe: a.b.c=value (recorded in grid.json and the report)")
+    grid.add_argument("--variant", help="a GPU variant of recipes/lab/variants.yaml (smollm2-lab, smollm2-math: "
+                      "SmolLM2-135M as base model and student); default: the CPU grid")
     grid.set_defaults(fn=cmd_lab_run)
     base = lab.add_parser("base", help="rebuild the committed lab base model (builtin:lab-base) from its recipe")
     base.add_argument("--work", default="runs/lab-base", help="run directory of the pretraining (reused if complete)")

@@ -4,7 +4,7 @@ import pytest
 
 from mathgpt.errors import StageError
 from mathgpt.evaluation.job import first_per_level
-from mathgpt.lab.grid import CELLS, QUICK, cell_recipe, run_grid
+from mathgpt.lab.grid import CELLS, QUICK, cell_recipe, run_grid, variant, variant_names
 from mathgpt.pipeline import stage_settings
 
 
@@ -35,6 +35,42 @@ def test_bad_cell_lists_are_refused_before_anything_runs(tmp_path):
         run_grid(str(tmp_path), cells=("test", "nope"))
     with pytest.raises(StageError, match="run base too"):
         run_grid(str(tmp_path), cells=("sft",))
+
+
+def test_gpu_variants_start_every_cell_from_smollm2_on_the_gpu_at_the_grids_token_budgets(tmp_path):
+    """Issue 15's GPU variant: recipes/lab/variants.yaml, checked here on any machine (the runs need a GPU:
+    tests/lab/test_gpu_variant.py). Every cell parses, runs on the GPU from SmolLM2, keeps the shared synthesis
+    and curation identical across cells, and trains on the CPU grid's token budgets (full and --quick)."""
+    assert set(variant_names()) == {"smollm2-lab", "smollm2-math"}
+    for name in variant_names():
+        v = variant(name)
+        assert v.base_model == "builtin:smollm2"
+        for quick, cpt_tokens, sft_tokens in ((False, 1_200_000, 600_000), (True, QUICK["mixing.total_tokens"], None)):
+            every = v.overrides(quick, {"training.cpt.warmup_steps": 7})
+            recipes = {c: cell_recipe(c, str(tmp_path), 0, v.base_model, quick, every) for c in CELLS}
+            shared = [(stage_settings(r, "synthesize"), r.curation) for r in recipes.values()]
+            assert all(one == shared[0] for one in shared)
+            for cell, r in recipes.items():
+                assert r.mixing.tokenizer == "builtin:smollm2" and r.evaluation.engine.device == "gpu", cell
+                assert r.training.cpt.use_gpu and r.training.sft.use_gpu and r.training.cpt.num_workers == 1
+                assert r.training.cpt.warmup_steps == 7  # the user's --set wins over the variant
+                assert r.synthesis.student.model == "builtin:smollm2" and r.synthesis.student.device == "gpu"
+            test = recipes["test"]
+            assert test.training.cpt.model == "builtin:smollm2"
+            steps = test.training.cpt.max_steps * test.training.cpt.global_batch_tokens
+            assert abs(steps - cpt_tokens) / cpt_tokens < 0.01, (name, quick, steps)
+            sft = recipes["sft"]
+            if sft_tokens:
+                assert abs(sft.training.sft.max_steps * sft.training.sft.global_batch_tokens - sft_tokens) < 0.01 * sft_tokens
+            assert sft.mixing.sft.enabled and sft.training.sft.model.endswith("seed-0/base/train_cpt/model")
+    math = variant("smollm2-math")
+    assert math.report == ("math", "gsm8k")
+    r = cell_recipe("sft", str(tmp_path), 0, math.base_model, False, math.overrides(False, None))
+    assert [b.name for b in r.evaluation.benchmarks] == ["gsm8k", "math"] and r.mixing.sft.sources == ["gsm8k_train"]
+    assert [p.name for p in r.curation.problem_solving] == ["gsm8k_train"] and r.synthesis.teacher.type == "hf"
+    assert variant("smollm2-lab").report == ("lab",) and variant(None).base_model == "builtin:lab-base"
+    with pytest.raises(StageError, match="unknown lab variant 'nope'"):
+        run_grid(str(tmp_path), variant_name="nope")
 
 
 def test_first_per_level_keeps_order():

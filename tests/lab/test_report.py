@@ -86,3 +86,27 @@ def test_a_report_of_a_grid_in_progress_pairs_only_the_seeds_every_run_finished(
     assert result["constant_answer"]["answer"] == "6" and result["constant_answer"]["accuracy"] == 0.5
     assert result["constant_answer"]["distinct_answers"]["test"] == 1
     assert "Seeds [2] are left out" in (tmp_path / "report.md").read_text()
+
+
+def test_a_variants_benchmarks_each_get_a_report_and_one_without_levels_reads_all(tmp_path):
+    """The smollm2-math variant reads MATH (levels 1-5) and GSM8K (no level): report-math.* and report-gsm8k.*."""
+    import json
+
+    from mathgpt.io import write_parquet
+    from mathgpt.lab.grid import write_report
+
+    for seed in (0, 1):
+        for cell, right in (("test", 3), ("base", 1)):
+            for bench, level in (("math", lambda i: 1 + i % 5), ("gsm8k", lambda i: None)):
+                rows = [{"problem_id": f"p{i}", "level": level(i), "reference": str(i), "answer": str(i) if i < right
+                         else "x", "correct": i < right} for i in range(10)]
+                path = tmp_path / f"seed-{seed}" / cell / "eval" / "train_cpt" / "predictions" / f"{bench}.parquet"
+                write_parquet(rows, str(path))
+    (tmp_path / "grid.json").write_text(json.dumps({"wall_s": 60, "variant": "smollm2-math", "overrides": {}}))
+    result = write_report(str(tmp_path))
+    assert sorted(result["runs"]["test"]["levels"]) == [1, 2, 3, 4, 5]  # the first of the variant's benchmarks
+    gsm8k = (tmp_path / "report-gsm8k.md").read_text()
+    assert "| run | seeds | all | average |" in gsm8k and "Variant `smollm2-math`" in gsm8k and "Chance:" not in gsm8k
+    assert json.loads((tmp_path / "report-gsm8k.json").read_text())["runs"]["test"]["average"]["accuracy"] == 0.3
+    assert (tmp_path / "report-math.md").exists() and (tmp_path / "accuracy_by_level-gsm8k.png").stat().st_size > 0
+    assert not (tmp_path / "report.md").exists()

@@ -40,7 +40,7 @@ def scores(per_seed: dict[int, list[dict[str, Any]]]) -> RunScores:
     if not seeds:
         raise ValueError("a run without any seed's predictions")
     ids = sorted({r["problem_id"] for r in per_seed[seeds[0]]})
-    level_of = {r["problem_id"]: int(r["level"]) for r in per_seed[seeds[0]]}
+    level_of = {r["problem_id"]: int(r["level"] or 0) for r in per_seed[seeds[0]]}  # 0: a benchmark without levels
     matrix = np.zeros((len(seeds), len(ids)))
     for i, seed in enumerate(seeds):
         by_id = {r["problem_id"]: bool(r["correct"]) for r in per_seed[seed]}
@@ -164,9 +164,9 @@ def markdown(result: dict[str, Any], wall_s: float | None = None, notes: tuple[s
     if wall_s is not None:
         lines += [f"Wall time of the grid: {wall_s / 60:.1f} min.", ""]
     lines += [line for note in notes for line in (note, "")]
-    lines += ["Held-out accuracy (%) per difficulty level (reasoning steps) and on average, with 95 % bootstrap "
-              "intervals over seeds and problems.", "",
-              "| run | seeds | " + " | ".join(f"L{lv}" for lv in levels) + " | average |",
+    lines += ["Held-out accuracy (%) per difficulty level (the lab: reasoning steps) and on average, with 95 % "
+              "bootstrap intervals over seeds and problems.", "",
+              "| run | seeds | " + " | ".join(f"L{lv}" if lv else "all" for lv in levels) + " | average |",
               "|---|---|" + "---|" * (len(levels) + 1)]
     for name, r in runs.items():
         cells = [_cell(r["levels"][lv]) if lv in r["levels"] else "" for lv in levels]
@@ -205,6 +205,6 @@ def plot(result: dict[str, Any], path: str) -> None:
             hi = [100 * r["levels"][lv]["ci"][1] for lv in levels]
             ax.plot(levels, acc, marker="o", label=name)
             ax.fill_between(levels, lo, hi, alpha=0.15)
-        ax.set_xlabel("difficulty (reasoning steps)")
+        ax.set_xlabel("difficulty level (the lab: reasoning steps)")
         ax.set_title("Lab: accuracy against difficulty")
         ax.legend(fontsize="small")
