@@ -28,6 +28,10 @@ def test_wilson_interval_known_values():
     lo, hi = wilson_interval(50, 100)
     assert lo == pytest.approx(0.4038, abs=1e-4) and hi == pytest.approx(0.5962, abs=1e-4)
     assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(0, 0) == (0.0, 0.0)
+    for total in (1, 7, 60, 600, 10_000):  # 0 of 600 gave a lower bound of 4e-19, above the accuracy
+        for correct in range(0, total + 1, max(1, total // 50)):
+            lo, hi = wilson_interval(correct, total)
+            assert 0.0 <= lo <= correct / total <= hi <= 1.0, (correct, total, lo, hi)
 
 
 RECORDED = [  # (benchmark, problem, sample, completion, reference, level) with known verdicts

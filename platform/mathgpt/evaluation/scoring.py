@@ -28,7 +28,9 @@ def wilson_interval(correct: int, total: int, z: float = 1.959964) -> tuple[floa
     denom = 1 + z * z / total
     centre = (p + z * z / (2 * total)) / denom
     half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # The bounds hold p: in floats, centre - half for 0 of 600 came out at 4e-19, above the accuracy, and the
+    # report's error bars (accuracy - bound) went negative, which matplotlib refuses.
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
 def _accuracy(flags: list[bool]) -> dict[str, Any]:
