@@ -44,9 +44,9 @@ def test_a_rerun_with_another_shard_size_refuses_and_names_the_key(ray_local, tm
 
 def test_changed_inputs_and_nested_keys_are_named():
     had = {"mixing": settings({"seq_len": 512, "components": [{"kind": "general", "weight": 0.5}],
-                               "concurrency": [1, 4]}), "inputs": {"curate": "aaa"}}
+                               "concurrency": [1, 4], "max_concurrent_batches": 8}), "inputs": {"curate": "aaa"}}
     want = {"mixing": settings({"seq_len": 512, "components": [{"kind": "general", "weight": 0.6}],
-                                "concurrency": [2, 8]}), "inputs": {"curate": "bbb"}}
+                                "concurrency": [2, 8]}), "inputs": {"curate": "bbb"}}  # a knob added since: absent
     assert changed_keys(had, want) == ['inputs.curate: "aaa" -> "bbb"',
                                        "mixing.components[0].weight: 0.5 -> 0.6"]
     problem = mismatch({"settings": had}, want)

@@ -18,7 +18,8 @@ from typing import Any, Iterator
 # independent of batching; Ray Data and Ray Train place work without changing it).
 SPEED_ONLY = frozenset({"concurrency", "batch_size", "num_cpus", "shared", "max_pipeline_restarts", "max_retries",
                         "timeout_s", "requests_per_second", "shards_per_pipeline", "placement_strategy",
-                        "max_failures", "tokenized_dir", "report_every_s", "staging_dir"})
+                        "max_failures", "tokenized_dir", "report_every_s", "staging_dir",
+                        "max_concurrent_batches"})
 _CURRENT: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("mathgpt_settings", default=None)
 
 
