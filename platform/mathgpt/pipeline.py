@@ -189,7 +189,7 @@ def print_summary(recipe: Recipe, timings: dict[str, Any]) -> None:
         table.add_row(stage, info.get("status", ""), str(info.get("seconds", "")), highlights,
                       os.path.relpath(out, recipe.resolved_run_dir) if "://" not in out else out)
     console.print(table)
-    if recipe.training.cpt.model == "builtin:tiny":
+    if "train_cpt" in recipe.stages and recipe.training.cpt.model == "builtin:tiny":
         console.print("Note: the offline tiny model, trained for a few steps, answers wrongly: this run shows the "
                       "machinery working end to end, not the method's accuracy.")
     evaluation = stage_dir(recipe, "evaluate")
