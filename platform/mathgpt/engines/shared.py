@@ -47,7 +47,8 @@ def _deployment(cfg: EngineConfig, model_path: str) -> Any:
         from mathgpt.engines.vllm import replica_resources, vllm_engine_kwargs
 
         return serve.deployment(VLLMModel, name=DEPLOYMENT).options(
-            max_ongoing_requests=max(16, cfg.max_concurrent_batches or 0) * cfg.batch_size, ray_actor_options=replica_resources(cfg), **scaling,
+            max_ongoing_requests=max(16, cfg.max_concurrent_batches or 0) * cfg.batch_size,
+            ray_actor_options=replica_resources(cfg), **scaling,
         ).bind(model_path, cfg.max_model_len, vllm_engine_kwargs(cfg))
     actor = {"num_cpus": cfg.num_cpus, **({"num_gpus": cfg.hf_gpus} if cfg.hf_gpus else {})}
     return serve.deployment(HFModel, name=DEPLOYMENT).options(
@@ -181,5 +182,6 @@ def build_shared_processor(cfg: EngineConfig, model_path: str) -> Any:
     from mathgpt.engines.vllm import concurrency_kwargs
 
     config = ServeDeploymentProcessorConfig(deployment_name=DEPLOYMENT, app_name=app, batch_size=cfg.batch_size,
-                                            concurrency=cfg.concurrency, should_continue_on_error=True, **concurrency_kwargs(cfg))
+                                            concurrency=cfg.concurrency, should_continue_on_error=True,
+                                            **concurrency_kwargs(cfg))
     return build_processor(config, preprocess=_preprocess, postprocess=_postprocess)
