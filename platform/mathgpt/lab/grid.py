@@ -57,7 +57,6 @@ class Variant:
     """How a grid differs from the CPU grid: the model every cell starts from, settings applied to every cell (and
     more under --quick), and the held-out benchmarks its report reads."""
 
-    name: str
     base_model: str
     settings: dict[str, Any]
     quick: dict[str, Any]
@@ -71,12 +70,12 @@ class Variant:
 def variant(name: str | None) -> Variant:
     """The CPU grid (None) or a variant of recipes/lab/variants.yaml."""
     if name is None:
-        return Variant("cpu", BASE_MODEL, {}, {}, ("lab",))
+        return Variant(BASE_MODEL, {}, {}, ("lab",))
     known = yaml.safe_load(VARIANTS.read_text())
     if name not in known:
         raise StageError(f"unknown lab variant {name!r}; {VARIANTS} has {sorted(known)}")
     spec = known[name]
-    return Variant(name, spec["base_model"], spec.get("set") or {}, spec.get("quick") or {},
+    return Variant(spec["base_model"], spec.get("set") or {}, spec.get("quick") or {},
                    tuple(spec.get("report") or ("lab",)))
 
 
