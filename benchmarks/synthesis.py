@@ -149,7 +149,8 @@ def main() -> None:
     parser.add_argument("--problems", type=int, default=256)
     parser.add_argument("--k", type=int, default=4, help="samples per problem")
     parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="rows per engine batch (default: the engine config's: hf 16, vllm 128)")
     parser.add_argument("--max-concurrent-batches", type=int, default=None,
                         help="vllm: batches in flight per engine actor (default: ray.data.llm's, 8)")
     parser.add_argument("--shards", type=int, default=8,
@@ -169,7 +170,7 @@ def main() -> None:
     path = resolve_model(args.model)
     start_ray()
     print(f"{len(requests)} requests ({args.problems} problems x k={args.k}), max_tokens={args.max_tokens}, "
-          f"batch_size={args.batch_size}, engine={args.engine} on {accelerator}, model={args.model}, one engine replica each")
+          f"batch_size={cfg.batch_size}, engine={args.engine} on {accelerator}, model={args.model}, one engine replica each")
     # (a), (b) and (c) are measured in turn, `--repeat` times: this machine's speed drifts by 10 % or more
     # between runs minutes apart, so one run of each can favour either side. Each is reported at its median.
     runs: dict[str, list[dict[str, float]]] = {"a": [], "b": [], "c": []}

