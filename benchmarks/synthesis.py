@@ -15,6 +15,8 @@ turn and are reported at their medians; (d) and (e) run once.
 
     python benchmarks/synthesis.py                          # CPU, hf engine, tiny model; target >= 0.9
     .venv-vllm/bin/python benchmarks/synthesis.py --engine vllm     # vLLM's CPU build vs vllm.LLM, target >= 0.9
+    .venv-vllm/bin/python benchmarks/synthesis.py --engine vllm --problems 2048 --shards 0 --repeat 2
+        # 8,192 requests: on CPU the tiny model's 1,024 are mostly start-up; this one is closer to steady state
     python benchmarks/synthesis.py --engine vllm --model builtin:smollm2 --problems 500   # GPU; vs vllm.LLM, target >= 0.95
 """
 
