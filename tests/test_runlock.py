@@ -34,7 +34,7 @@ def test_a_second_run_on_a_run_dir_fails_at_once_naming_the_holder(tmp_path):
         pass
 
 
-S3_HOLD = "import sys\nfrom mathgpt.s3lease import hold_s3\nwith hold_s3(sys.argv[1], {'pid': %s}, renew_s=0.2):\n" \
+LEASE_HOLD = "import sys\nfrom mathgpt.lease import hold_lease\nwith hold_lease(sys.argv[1], {'pid': %s}, renew_s=0.2):\n" \
           "    print('held', flush=True)\n    sys.stdin.read()\n"
 
 
@@ -44,11 +44,11 @@ def test_an_s3_run_dir_is_locked_renewed_taken_over_once_its_holder_died_and_rel
     TTL; a released lease is gone."""
     from tests.objstore import new_bucket, s3_server
 
-    from mathgpt.s3lease import S3Lease
+    from mathgpt.lease import Lease
 
     with s3_server():
         run_dir = f"s3://{new_bucket()}/runs/demo"
-        holder = subprocess.Popen([sys.executable, "-c", S3_HOLD % "'holder'", f"{run_dir}/.lock"],
+        holder = subprocess.Popen([sys.executable, "-c", LEASE_HOLD % "'holder'", f"{run_dir}/.lock"],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
             assert holder.stdout.readline().strip() == "held"
@@ -59,17 +59,17 @@ def test_an_s3_run_dir_is_locked_renewed_taken_over_once_its_holder_died_and_rel
             assert time.monotonic() - start < 10
             time.sleep(3)  # longer than the TTL below: only the holder's renewals keep its lease fresh
             with pytest.raises(StageError, match="in use by another run"):
-                S3Lease(f"{run_dir}/.lock", {"pid": "second"}, ttl_s=1.5).acquire()
+                Lease(f"{run_dir}/.lock", {"pid": "second"}, ttl_s=1.5).acquire()
         finally:
             holder.kill()
             holder.wait()
         time.sleep(2.5)
-        lease = S3Lease(f"{run_dir}/.lock", {"pid": "third"}, ttl_s=1.5, renew_s=0.2)
+        lease = Lease(f"{run_dir}/.lock", {"pid": "third"}, ttl_s=1.5, renew_s=0.2)
         lease.acquire()  # the dead holder's lease went stale: taken over
         with pytest.raises(StageError, match=r"\"third\""):
-            S3Lease(f"{run_dir}/.lock", {"pid": "fourth"}, ttl_s=60).acquire()
+            Lease(f"{run_dir}/.lock", {"pid": "fourth"}, ttl_s=60).acquire()
         lease.release()
-        assert S3Lease(f"{run_dir}/.lock", {"pid": "fifth"})._take_over() is False  # gone: acquire creates again
+        assert Lease(f"{run_dir}/.lock", {"pid": "fifth"})._take_over() is False  # gone: acquire creates again
         with hold_run_dir(run_dir):  # released: the next run gets it at once, through the platform's own lock
             pass
         assert not lease.lost
@@ -94,3 +94,41 @@ def test_a_killed_run_on_this_host_leaves_an_s3_lock_that_the_next_run_takes_at_
         start = time.monotonic()
         with hold_run_dir(run_dir):
             assert time.monotonic() - start < 10
+
+
+def test_a_gs_run_dir_is_locked_and_a_stale_lock_is_taken_over_by_one_run():
+    """On gs:// the lock is a lease object made with GCS's conditional uploads (ifGenerationMatch), on
+    fake-gcs-server: a second run fails at once naming the holder while the holder renews it; a stale lease is
+    taken over, and of two runs that read the same stale version only one gets it; a released lease is gone."""
+    from tests.objstore import fake_gcs_server, new_bucket
+
+    from mathgpt.lease import Conflict, Lease
+
+    with fake_gcs_server():
+        run_dir = f"gs://{new_bucket('gs')}/runs/demo"
+        lock = f"{run_dir}/.lock"
+        holder = subprocess.Popen([sys.executable, "-c", LEASE_HOLD % "'holder'", lock],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "held"
+            with pytest.raises(StageError, match=r"runs/demo is in use by another run \(\{\"pid\": \"holder\"\}"):
+                with hold_run_dir(run_dir):
+                    pass
+            time.sleep(3)  # longer than the TTL below: only the holder's renewals keep its lease fresh
+            with pytest.raises(StageError, match="in use by another run"):
+                Lease(lock, {"pid": "second"}, ttl_s=1.5).acquire()
+        finally:
+            holder.kill()
+            holder.wait()
+        time.sleep(2.5)
+        first, second = Lease(lock, {"pid": "third"}, ttl_s=1.5), Lease(lock, {"pid": "late"}, ttl_s=1.5)
+        _, _, stale = first.store.read()
+        first.version = first.store.replace(first._body(), stale)  # what _take_over does with the stale version
+        with pytest.raises(Conflict):  # the other run, a moment behind, is refused
+            second.store.replace(second._body(), stale)
+        with pytest.raises(StageError, match=r"\"third\""):
+            Lease(lock, {"pid": "fourth"}, ttl_s=60).acquire()
+        first.release()
+        assert Lease(lock, {"pid": "fifth"})._take_over() is False  # gone: acquire creates again
+        with hold_run_dir(run_dir):  # released: the next run gets it at once, through the platform's own lock
+            pass

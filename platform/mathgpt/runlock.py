@@ -37,19 +37,19 @@ def hold_run_dir(run_dir: str) -> Iterator[None]:
     """Hold the run directory for the duration; a second run on it fails at once, naming the holder.
 
     Local and mounted directories use an fcntl lock (released by the kernel when the process dies, so a
-    killed run never leaves a stale lock). s3:// uses a lease object made with S3's conditional writes
-    (mathgpt.s3lease; a killed run's lease is taken over once it is no longer renewed). Other object stores
-    (gs://) are not locked: a warning says so.
+    killed run never leaves a stale lock). s3:// and gs:// use a lease object made with the store's conditional
+    writes (mathgpt.lease; a killed run's lease is taken over once it is no longer renewed). Other URIs are not
+    locked: a warning says so.
     """
-    if run_dir.startswith("s3://"):
-        from mathgpt.s3lease import hold_s3
+    if run_dir.startswith(("s3://", "gs://")):
+        from mathgpt.lease import hold_lease
 
-        with hold_s3(join(run_dir, LOCK), _holder()):
+        with hold_lease(join(run_dir, LOCK), _holder()):
             yield
         return
     if is_uri(run_dir):
-        log.warning("%s: run directories on %s are not locked (only local, mounted and s3:// ones are); do not "
-                    "start two runs on it at once", run_dir, run_dir.split("://")[0] + "://")
+        log.warning("%s: run directories on %s are not locked (only local, mounted, s3:// and gs:// ones are); do "
+                    "not start two runs on it at once", run_dir, run_dir.split("://")[0] + "://")
         yield
         return
     path = Path(run_dir, LOCK)
