@@ -60,11 +60,17 @@ def filesystem(path: str) -> tuple[pafs.FileSystem, str]:
     return pafs.LocalFileSystem(), str(Path(path).resolve())
 
 
-def _gcs_emulator(host: str) -> pafs.FileSystem:
+def gcs_emulator_endpoint(host: str) -> tuple[str, str]:
+    """(scheme, host:port) of a STORAGE_EMULATOR_HOST value (`http://host:port`, or `host:port` for http)."""
     scheme, _, endpoint = host.rpartition("://")
     if not endpoint or scheme not in ("", "http", "https"):
         raise StageError(f"{GCS_EMULATOR_ENV}={host!r}: expected http://host:port")
-    return pafs.GcsFileSystem(anonymous=True, scheme=scheme or "http", endpoint_override=endpoint.rstrip("/"))
+    return scheme or "http", endpoint.rstrip("/")
+
+
+def _gcs_emulator(host: str) -> pafs.FileSystem:
+    scheme, endpoint = gcs_emulator_endpoint(host)
+    return pafs.GcsFileSystem(anonymous=True, scheme=scheme, endpoint_override=endpoint)
 
 
 def ray_paths(paths: list[str]) -> tuple[list[str], pafs.FileSystem | None]:

@@ -31,12 +31,14 @@ from typing import Any, Iterator
 from urllib.parse import quote
 
 from mathgpt.errors import StageError
+from mathgpt.io import GCS_EMULATOR_ENV, gcs_emulator_endpoint
 from mathgpt.runlock import in_use
 
 log = logging.getLogger(__name__)
 
 TTL_S = 120.0  # a lock not renewed for this long belongs to a dead run
 RENEW_S = 20.0
+SCHEMES = ("s3://", "gs://")  # the object stores whose run directories a lease locks
 
 
 class Conflict(Exception):
@@ -90,10 +92,10 @@ class GcsStore:
         self.bucket, _, self.key = uri[len("gs://"):].partition("/")
         import requests
 
-        emulator = os.environ.get("STORAGE_EMULATOR_HOST")
-        if emulator:
-            self.base = emulator if "://" in emulator else f"http://{emulator}"
-            self.http = requests.Session()
+        emulator = os.environ.get(GCS_EMULATOR_ENV)
+        if emulator:  # a local server, reached as the platform's gs:// filesystem reaches it
+            scheme, endpoint = gcs_emulator_endpoint(emulator)
+            self.base, self.http = f"{scheme}://{endpoint}", requests.Session()
         else:
             import google.auth
             from google.auth.transport.requests import AuthorizedSession
@@ -152,7 +154,7 @@ def _store(uri: str) -> S3Store | GcsStore:
         return S3Store(uri)
     if uri.startswith("gs://"):
         return GcsStore(uri)
-    raise ValueError(f"{uri}: a lease needs an s3:// or gs:// object")
+    raise ValueError(f"{uri}: a lease needs an object on one of {', '.join(SCHEMES)}")
 
 
 def _dead_here(holder: str) -> bool:

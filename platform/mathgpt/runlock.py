@@ -41,9 +41,9 @@ def hold_run_dir(run_dir: str) -> Iterator[None]:
     writes (mathgpt.lease; a killed run's lease is taken over once it is no longer renewed). Other URIs are not
     locked: a warning says so.
     """
-    if run_dir.startswith(("s3://", "gs://")):
-        from mathgpt.lease import hold_lease
+    from mathgpt.lease import SCHEMES, hold_lease
 
+    if run_dir.startswith(SCHEMES):
         with hold_lease(join(run_dir, LOCK), _holder()):
             yield
         return

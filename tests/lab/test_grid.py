@@ -61,8 +61,8 @@ def test_gpu_variants_start_every_cell_from_smollm2_on_the_gpu_at_the_grids_toke
             assert abs(steps - cpt_tokens) / cpt_tokens < 0.01, (name, quick, steps)
             sft = recipes["sft"]
             if sft_tokens:
-                sft_steps = sft.training.sft.max_steps * sft.training.sft.global_batch_tokens
-                assert abs(sft_steps - sft_tokens) < 0.01 * sft_tokens
+                trained = sft.training.sft.max_steps * sft.training.sft.global_batch_tokens
+                assert abs(trained - sft_tokens) < 0.01 * sft_tokens
             assert sft.mixing.sft.enabled and sft.training.sft.model.endswith("seed-0/base/train_cpt/model")
     math = variant("smollm2-math")
     assert math.report == ("math", "gsm8k")
